@@ -1,0 +1,46 @@
+# Two entry points for a fresh machine: `make lab` and `make test`.
+# Both create .venv in the repo on first use and reuse it afterwards.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# torch==2.13.0 first: on the lab machines it is the local CPU build; any torch >= 2.3 works elsewhere.
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.xtlab-installed
+SANITIZE := notebooks/nbval_sanitize.cfg
+
+.PHONY: setup lab test unit notebooks-test lint store-notebooks bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml binder/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --disable-pip-version-check "$(TORCH_SPEC)"
+	$(PY) -m pip install --disable-pip-version-check -e ".[test]"
+	touch $(STAMP)
+
+lab: $(STAMP)
+	cd notebooks && ../$(VENV)/bin/jupyter lab
+
+# Every test: unit tests (pytest on tests/) and every notebook under nbval with outputs compared.
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m pytest tests notebooks --nbval --nbval-sanitize-with $(SANITIZE) -p no:cacheprovider
+
+unit: $(STAMP)
+	$(PY) -m pytest tests
+
+notebooks-test: $(STAMP)
+	$(PY) -m pytest notebooks --nbval --nbval-sanitize-with $(SANITIZE)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+# Re-execute the notebooks and store their outputs (what nbval then compares).
+store-notebooks: $(STAMP)
+	$(PY) tools/store_notebook_outputs.py notebooks/*.ipynb
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,19 @@
+"""xtlab: break transformer internals and watch what happens.
+
+The package has three layers: ``xtlab.model`` (the transformer), ``xtlab.diagnostics``
+(instruments that work on any ``torch.nn.Module``) and ``xtlab.viz`` (widgets and plots),
+plus ``xtlab.experiments`` and ``xtlab.exercises`` for the labs.
+"""
+
+from xtlab.device import default_device, describe_device, resolve_device
+from xtlab.seeding import seed_everything
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "default_device",
+    "describe_device",
+    "resolve_device",
+    "seed_everything",
+]

@@ -1,0 +1,1 @@
+"""Pure functions that run each lab's experiments and return plain data (no widgets, no plots)."""

@@ -1,0 +1,27 @@
+"""Figure helpers shared by every lab's plot functions.
+
+Plot functions build a ``matplotlib.figure.Figure`` directly (never through ``pyplot``), so no
+global figure state leaks between calls and a figure is shown only where a notebook displays it.
+"""
+
+from __future__ import annotations
+
+import io
+
+from matplotlib.figure import Figure
+
+
+def new_figure(width: float = 7.0, height: float = 3.5, **kwargs) -> Figure:
+    """A fresh, unmanaged figure (no pyplot state) of ``width`` x ``height`` inches."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"figure size must be positive, but got width={width}, height={height}")
+    return Figure(figsize=(width, height), layout="constrained", **kwargs)
+
+
+def figure_to_png(fig: Figure, dpi: int = 80) -> bytes:
+    """Render ``fig`` to PNG bytes (what an ``ipywidgets.Image`` shows)."""
+    if not isinstance(fig, Figure):
+        raise TypeError(f"expected a matplotlib Figure, but got {type(fig).__name__}")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
