@@ -1,0 +1,199 @@
+"""Gradient presence: which parameters (or blocks) received a gradient at each training step, and how large.
+
+"No gradient" (``.grad is None``: the parameter took no part in the backward pass) is kept apart from
+"zero gradient" (it took part, but the gradient is exactly zero), because only the first breaks DDP.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from xtlab.diagnostics.checks import require_callable, require_int, require_module
+
+
+class GradientState(IntEnum):
+    """What one parameter (or block) got in one step; the int value is the heatmap colour index."""
+
+    NO_GRADIENT = 0
+    ZERO_GRADIENT = 1
+    NONZERO_GRADIENT = 2
+
+
+@dataclass(frozen=True)
+class GradientPresence:
+    """Steps x rows of gradient states and norms, with row labels, ready for a heatmap.
+
+    Attributes:
+        labels: one label per row: a parameter name, or a module-path prefix when grouped.
+        steps: the step index of each recorded step.
+        states: ``states[step][row]``, a :class:`GradientState`.
+        norms: ``norms[step][row]``, the L2 norm of the gradient (of all its parameters, when grouped);
+            ``nan`` where there was no gradient.
+        losses: the value the training step returned at each step (``nan`` when it returned no number).
+        members: for each row, the parameter names it covers (one name when not grouped).
+
+    Shape:
+        ``states`` and ``norms``: ``(len(steps), len(labels))``.
+    """
+
+    labels: tuple[str, ...]
+    steps: tuple[int, ...]
+    states: tuple[tuple[GradientState, ...], ...]
+    norms: tuple[tuple[float, ...], ...]
+    losses: tuple[float, ...]
+    members: tuple[tuple[str, ...], ...]
+
+    def state_matrix(self) -> list[list[int]]:
+        """The states as ints, ``[step][row]`` (0 no gradient, 1 zero gradient, 2 non-zero)."""
+        return [[int(state) for state in row] for row in self.states]
+
+    def without_gradient(self, step_position: int) -> list[str]:
+        """Labels of the rows that got no gradient at the ``step_position``-th recorded step."""
+        if isinstance(step_position, bool) or not isinstance(step_position, int):
+            raise TypeError(f"step_position must be an int, but got {type(step_position).__name__}")
+        if not -len(self.steps) <= step_position < len(self.steps):
+            raise ValueError(f"step_position {step_position} is out of range for {len(self.steps)} recorded steps")
+        row = self.states[step_position]
+        return [label for label, state in zip(self.labels, row, strict=True) if state == GradientState.NO_GRADIENT]
+
+    def fraction_without_gradient(self) -> float:
+        """Fraction of (step, row) cells with no gradient; ``nan`` when nothing was recorded."""
+        cells = [state for row in self.states for state in row]
+        if not cells:
+            return math.nan
+        return sum(state == GradientState.NO_GRADIENT for state in cells) / len(cells)
+
+    def grouped(self, depth: int) -> GradientPresence:
+        """Merge parameter rows into one row per module path of ``depth`` name components.
+
+        ``depth=3`` turns ``attn_layers.layers.3.fn.to_qkv.weight`` into ``attn_layers.layers.3``; a parameter
+        with fewer components is grouped under its owning module (or itself, when it sits on the root). A group
+        has no gradient when none of its parameters has one, a non-zero gradient when any has, and its norm is
+        the L2 norm over its parameters' gradients.
+        """
+        require_int(depth, "depth", minimum=1)
+        group_rows: dict[str, list[int]] = {}
+        for row, name in enumerate(self.labels):
+            parts = name.split(".")
+            prefix = ".".join(parts[: min(depth, len(parts) - 1)]) or name
+            group_rows.setdefault(prefix, []).append(row)
+        states, norms = [], []
+        for step_states, step_norms in zip(self.states, self.norms, strict=True):
+            states.append(tuple(max(step_states[row] for row in rows) for rows in group_rows.values()))
+            norms.append(tuple(_combined_norm([step_norms[row] for row in rows]) for rows in group_rows.values()))
+        members = tuple(tuple(name for row in rows for name in self.members[row]) for rows in group_rows.values())
+        return GradientPresence(tuple(group_rows), self.steps, tuple(states), tuple(norms), self.losses, members)
+
+
+def _combined_norm(norms: list[float]) -> float:
+    present = [norm for norm in norms if not math.isnan(norm)]
+    return math.sqrt(sum(norm * norm for norm in present)) if present else math.nan
+
+
+class GradientPresenceRecorder:
+    """Reads every parameter's ``.grad`` each time :meth:`record` is called (after backward, before zeroing).
+
+    Args:
+        model: any ``nn.Module``; its parameters (ties counted once) are the rows, in ``named_parameters`` order.
+
+    Example::
+
+        recorder = GradientPresenceRecorder(model)
+        for step in range(10):
+            optimizer.zero_grad(set_to_none=True)  # set_to_none, or every parameter looks "present"
+            loss_fn(model).backward()
+            recorder.record(step, loss)
+        heatmap_data = recorder.result().grouped(depth=3)
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        require_module(model)
+        self._names = tuple(name for name, _ in model.named_parameters())
+        self._parameters = tuple(parameter for _, parameter in model.named_parameters())
+        self._steps: list[int] = []
+        self._states: list[tuple[GradientState, ...]] = []
+        self._norms: list[tuple[float, ...]] = []
+        self._losses: list[float] = []
+
+    def record(self, step: int | None = None, loss: Any = None) -> None:
+        """Record the current gradients as one step (numbered ``step``, or the next number when ``None``)."""
+        if step is None:
+            step = len(self._steps)
+        require_int(step, "step", minimum=0)
+        states, norms = [], []
+        for parameter in self._parameters:
+            grad = parameter.grad
+            if grad is None:
+                states.append(GradientState.NO_GRADIENT)
+                norms.append(math.nan)
+                continue
+            norm = float(grad.detach().float().norm())
+            states.append(GradientState.NONZERO_GRADIENT if norm > 0 else GradientState.ZERO_GRADIENT)
+            norms.append(norm)
+        self._steps.append(step)
+        self._states.append(tuple(states))
+        self._norms.append(tuple(norms))
+        self._losses.append(_as_float(loss))
+
+    def result(self) -> GradientPresence:
+        """Everything recorded so far, one row per parameter."""
+        return GradientPresence(
+            labels=self._names,
+            steps=tuple(self._steps),
+            states=tuple(self._states),
+            norms=tuple(self._norms),
+            losses=tuple(self._losses),
+            members=tuple((name,) for name in self._names),
+        )
+
+
+def _as_float(loss: Any) -> float:
+    if isinstance(loss, torch.Tensor) and loss.numel() == 1:
+        return float(loss.detach())
+    if isinstance(loss, (int, float)) and not isinstance(loss, bool):
+        return float(loss)
+    return math.nan
+
+
+def record_gradient_presence(
+    model: nn.Module,
+    train_step: Callable[[int], Any],
+    num_steps: int,
+    *,
+    depth: int | None = None,
+) -> GradientPresence:
+    """Run ``train_step`` ``num_steps`` times and record which parameters got a gradient at each step.
+
+    Before each step every ``.grad`` is set to ``None``, so a parameter the step's backward pass does not reach
+    shows as "no gradient" rather than keeping last step's value.
+
+    Args:
+        model: any ``nn.Module``.
+        train_step: ``train_step(step)`` runs forward, backward and (optionally) the optimizer step; what it
+            returns (e.g. the loss) is stored in ``losses``.
+        num_steps: how many steps to run (>= 1).
+        depth: when given, group rows into module paths of this many name components (see
+            :meth:`GradientPresence.grouped`); ``None`` keeps one row per parameter.
+
+    Returns:
+        A :class:`GradientPresence`, ``num_steps`` x rows.
+    """
+    require_module(model)
+    require_callable(train_step, "train_step")
+    require_int(num_steps, "num_steps", minimum=1)
+    if depth is not None:
+        require_int(depth, "depth", minimum=1)
+    recorder = GradientPresenceRecorder(model)
+    for step in range(num_steps):
+        model.zero_grad(set_to_none=True)
+        loss = train_step(step)
+        recorder.record(step, loss)
+    presence = recorder.result()
+    return presence.grouped(depth) if depth is not None else presence
