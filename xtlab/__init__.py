@@ -6,12 +6,26 @@ plus ``xtlab.experiments`` and ``xtlab.exercises`` for the labs.
 """
 
 from xtlab.device import default_device, describe_device, resolve_device
+from xtlab.model import (
+    Decoder,
+    Encoder,
+    TiedLinear,
+    TransformerWrapper,
+    XTransformer,
+    tie_naively,
+)
 from xtlab.seeding import seed_everything
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "Decoder",
+    "Encoder",
+    "TiedLinear",
+    "TransformerWrapper",
+    "XTransformer",
+    "tie_naively",
     "default_device",
     "describe_device",
     "resolve_device",

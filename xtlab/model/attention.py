@@ -1,0 +1,108 @@
+"""Self-attention (with XL memories and learned memory key/values) and cross-attention, on SDPA."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from xtlab.model.rotary import RotaryEmbedding, apply_rotary, memory_positions
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention over ``[memory ; current]`` keys.
+
+    Args:
+        dim: model width. heads: number of heads (dim % heads == 0).
+        causal: whether a token may attend only to itself and earlier tokens (memories are always earlier).
+        dropout: attention-probability dropout in training.
+        num_mem_kv: learned per-head memory key/values (``mem_k``, ``mem_v``), always attendable, unrotated.
+        rotary: apply rotary position embedding to queries and keys.
+        mem_positions: ``"continuous"`` (memories at ``-M..-1``) or ``"restart"`` (teaching bug: ``0..M-1``).
+
+    Shape: x (b, T, dim) already normalised; mem (b, M, dim); key_mask (b, M + T) bool -> (b, T, dim).
+    """
+
+    def __init__(self, dim: int, heads: int, *, causal: bool, dropout: float = 0.0, num_mem_kv: int = 0,
+                 rotary: bool = False, mem_positions: str = "continuous"):
+        super().__init__()
+        self.heads, self.dim_head = heads, dim // heads
+        self.causal, self.dropout, self.mem_positions = causal, dropout, mem_positions
+        self.to_qkv = nn.Linear(dim, 3 * dim, bias=False)  # fused: one matmul for q, k, v
+        self.to_out = nn.Linear(dim, dim, bias=False)
+        self.num_mem_kv = num_mem_kv
+        if num_mem_kv > 0:
+            self.mem_k = nn.Parameter(torch.randn(heads, num_mem_kv, self.dim_head))
+            self.mem_v = nn.Parameter(torch.randn(heads, num_mem_kv, self.dim_head))
+        self.rotary = RotaryEmbedding(self.dim_head) if rotary else None
+
+    def forward(self, x: Tensor, mem: Tensor | None = None, key_mask: Tensor | None = None) -> Tensor:
+        b, t, dim = x.shape
+        m = 0 if mem is None else mem.shape[1]
+        kv_input = x if m == 0 else torch.cat((mem, x), dim=1)  # (b, M+T, dim)
+        qkv = self.to_qkv(kv_input).view(b, m + t, 3, self.heads, self.dim_head)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (b, h, M+T, d)
+        q = q[:, :, m:]  # queries only for current tokens
+        if self.rotary is not None:
+            key_pos = memory_positions(m, t, self.mem_positions, device=x.device)
+            k = apply_rotary(k, self.rotary(key_pos))
+            q = apply_rotary(q, self.rotary(torch.arange(t, device=x.device)))
+        if self.num_mem_kv > 0:
+            k = torch.cat((self.mem_k.expand(b, -1, -1, -1), k), dim=2)
+            v = torch.cat((self.mem_v.expand(b, -1, -1, -1), v), dim=2)
+        dropout = self.dropout if self.training else 0.0
+        if key_mask is None and m == 0 and self.num_mem_kv == 0:
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=self.causal)
+        else:
+            attn_mask = self.attention_mask(b, t, m, key_mask, x.device)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout)
+        out = out.transpose(1, 2).reshape(b, t, dim)
+        return self.to_out(out)
+
+    def attention_mask(self, b: int, t: int, m: int, key_mask: Tensor | None, device) -> Tensor:
+        """Boolean (b, 1, T, mem_kv + M + T): True where a query may attend a key."""
+        allowed = torch.ones(t, m + t, dtype=torch.bool, device=device)
+        if self.causal:
+            allowed[:, m:] = torch.ones(t, t, dtype=torch.bool, device=device).tril()
+        allowed = allowed.expand(b, t, m + t)
+        if key_mask is not None:
+            allowed = allowed & key_mask[:, None, :]
+            # each query may always see itself: a padded row never becomes all-False (NaN in softmax)
+            itself = torch.zeros(t, m + t, dtype=torch.bool, device=device)
+            itself[torch.arange(t), m + torch.arange(t)] = True
+            allowed = allowed | itself
+        if self.num_mem_kv > 0:
+            learned = torch.ones(b, t, self.num_mem_kv, dtype=torch.bool, device=device)
+            allowed = torch.cat((learned, allowed), dim=-1)
+        return allowed[:, None]
+
+    def extra_repr(self) -> str:
+        return (f"heads={self.heads}, dim_head={self.dim_head}, causal={self.causal}, num_mem_kv={self.num_mem_kv}, "
+                f"mem_positions={self.mem_positions!r}")
+
+
+class CrossAttention(nn.Module):
+    """Multi-head attention from current tokens to a context (e.g. an encoder's output).
+
+    Shape: x (b, T, dim) normalised; context (b, S, dim); context_mask (b, S) bool -> (b, T, dim).
+    """
+
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0):
+        super().__init__()
+        self.heads, self.dim_head, self.dropout = heads, dim // heads, dropout
+        self.to_q = nn.Linear(dim, dim, bias=False)
+        self.to_kv = nn.Linear(dim, 2 * dim, bias=False)
+        self.to_out = nn.Linear(dim, dim, bias=False)
+
+    def forward(self, x: Tensor, context: Tensor, context_mask: Tensor | None = None) -> Tensor:
+        b, t, dim = x.shape
+        s = context.shape[1]
+        q = self.to_q(x).view(b, t, self.heads, self.dim_head).transpose(1, 2)
+        k, v = self.to_kv(context).view(b, s, 2, self.heads, self.dim_head).permute(2, 0, 3, 1, 4)
+        attn_mask = None if context_mask is None else context_mask[:, None, None, :]
+        dropout = self.dropout if self.training else 0.0
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout)
+        return self.to_out(out.transpose(1, 2).reshape(b, t, dim))
+
+    def extra_repr(self) -> str:
+        return f"heads={self.heads}, dim_head={self.dim_head}"

@@ -1,0 +1,75 @@
+"""Rotary position embedding (RoPE) for any integer positions, negative ones included.
+
+A query at position i and a key at position j are rotated by angles i*w and j*w, so their dot
+product depends only on i - j. Angles are computed in float64 and cast at the end, so a segment
+that starts at a different absolute position gets the same relative rotation to the last bit.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from xtlab.model.checks import check_int, check_tensor
+
+
+class RotaryEmbedding(nn.Module):
+    """Angles for rotary position embedding.
+
+    Args:
+        dim_head: the size of each head (must be even).
+        theta: base of the geometric frequency ladder.
+
+    Shape: ``forward(positions)``: positions (n,) integer -> angles (n, dim_head), float64.
+    """
+
+    def __init__(self, dim_head: int, theta: float = 10000.0):
+        super().__init__()
+        check_int("dim_head", dim_head, minimum=2)
+        if dim_head % 2:
+            raise ValueError(f"rotary embedding needs an even head dimension, but got dim_head={dim_head}")
+        if theta <= 1:
+            raise ValueError(f"theta must be > 1, but got {theta}")
+        self.dim_head, self.theta = dim_head, float(theta)
+
+    def inv_freq(self, device=None) -> Tensor:
+        steps = torch.arange(0, self.dim_head, 2, dtype=torch.float64, device=device)
+        return 1.0 / self.theta ** (steps / self.dim_head)
+
+    def forward(self, positions: Tensor) -> Tensor:
+        check_tensor("positions", positions)
+        if positions.is_floating_point() or positions.dtype == torch.bool:
+            raise TypeError(f"positions must be an integer tensor, but got dtype {positions.dtype}")
+        if positions.dim() != 1:
+            raise ValueError(f"positions must be 1-D (n,), but got shape {tuple(positions.shape)}")
+        freqs = positions.to(torch.float64)[:, None] * self.inv_freq(positions.device)  # (n, d/2)
+        return torch.cat((freqs, freqs), dim=-1)  # (n, d)
+
+    def extra_repr(self) -> str:
+        return f"dim_head={self.dim_head}, theta={self.theta:g}"
+
+
+def rotate_half(x: Tensor) -> Tensor:
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def apply_rotary(x: Tensor, angles: Tensor) -> Tensor:
+    """Rotate ``x`` (..., n, d) by ``angles`` (n, d)."""
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    return x * cos + rotate_half(x) * sin
+
+
+def memory_positions(num_mems: int, seq_len: int, mode: str = "continuous", device=None) -> Tensor:
+    """Positions of ``[memory ; current]`` keys.
+
+    ``"continuous"``: ``arange(-M, T)`` — memories sit just before the current tokens.
+    ``"restart"``: ``[0..M-1, 0..T-1]`` — the bug: memories overlay the current positions.
+    """
+    check_int("num_mems", num_mems, minimum=0)
+    check_int("seq_len", seq_len, minimum=0)
+    if mode == "continuous":
+        return torch.arange(-num_mems, seq_len, device=device)
+    if mode == "restart":
+        return torch.cat((torch.arange(num_mems, device=device), torch.arange(seq_len, device=device)))
+    raise ValueError(f"mode must be 'continuous' or 'restart', but got {mode!r}")

@@ -1,0 +1,143 @@
+"""Tokens in, logits out: embedding, optional memory tokens, an attention stack and the output projection."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from xtlab.model.attention_layers import AttentionLayers
+from xtlab.model.checks import check_bool_mask, check_int, check_probability, check_tensor
+from xtlab.model.generate import generate_tokens
+from xtlab.model.tied_linear import TiedLinear
+
+
+class AbsolutePositionalEmbedding(nn.Module):
+    """Learned absolute positions, used only when the stack has no rotary positions."""
+
+    def __init__(self, dim: int, max_seq_len: int):
+        super().__init__()
+        self.emb = nn.Embedding(max_seq_len, dim)
+
+    def forward(self, n: int, device) -> Tensor:
+        return self.emb(torch.arange(n, device=device))  # (n, dim)
+
+
+class TransformerWrapper(nn.Module):
+    """A language model (or an encoder) around an ``AttentionLayers`` stack, named as in x-transformers.
+
+    Args:
+        num_tokens: vocabulary size. max_seq_len: longest sequence accepted by forward.
+        attn_layers: a ``Decoder`` or ``Encoder``.
+        num_memory_tokens: learned tokens prepended to every sequence (``memory_tokens``), stripped from the output.
+        max_mem_len: XL memory length kept per attention layer (0: no memories).
+        tie_embedding: output projection is a ``TiedLinear`` over ``token_emb``.
+        return_only_embed: no ``to_logits`` at all (an encoder's role); forward returns embeddings.
+        emb_dropout: dropout on the token embeddings.
+
+    Shape: forward x (b, n) token ids -> logits (b, n, num_tokens), or embeddings (b, n, dim).
+    """
+
+    def __init__(self, num_tokens: int, max_seq_len: int, attn_layers: AttentionLayers, *,
+                 num_memory_tokens: int = 0, max_mem_len: int = 0, tie_embedding: bool = False,
+                 return_only_embed: bool = False, emb_dropout: float = 0.0):
+        super().__init__()
+        check_int("num_tokens", num_tokens, minimum=1)
+        check_int("max_seq_len", max_seq_len, minimum=1)
+        if not isinstance(attn_layers, AttentionLayers):
+            raise TypeError(f"attn_layers must be an xtlab Decoder or Encoder, but got {type(attn_layers).__name__}")
+        check_int("num_memory_tokens", num_memory_tokens, minimum=0)
+        check_int("max_mem_len", max_mem_len, minimum=0)
+        check_probability("emb_dropout", emb_dropout)
+        if tie_embedding and return_only_embed:
+            raise ValueError("tie_embedding=True needs an output projection, but return_only_embed=True has none")
+        dim = attn_layers.dim
+        self.num_tokens, self.max_seq_len, self.dim = num_tokens, max_seq_len, dim
+        self.max_mem_len, self.num_memory_tokens = max_mem_len, num_memory_tokens
+        self.return_only_embed = return_only_embed
+
+        self.token_emb = nn.Embedding(num_tokens, dim)
+        self.pos_emb = None if attn_layers.rotary_pos_emb else AbsolutePositionalEmbedding(dim, max_seq_len)
+        if num_memory_tokens > 0:
+            self.memory_tokens = nn.Parameter(torch.randn(num_memory_tokens, dim))
+        self.emb_dropout = nn.Dropout(emb_dropout)
+        self.attn_layers = attn_layers
+        if return_only_embed:
+            self.to_logits = None
+        elif tie_embedding:
+            self.to_logits = TiedLinear(self.token_emb)
+        else:
+            self.to_logits = nn.Linear(dim, num_tokens, bias=False)
+
+    @property
+    def skipped_blocks(self) -> list[str]:
+        """Qualified names of the blocks layer dropout skipped in the last forward pass."""
+        return [f"attn_layers.layers.{i}" for i in self.attn_layers.last_skipped]
+
+    def forward(self, x: Tensor, *, mask: Tensor | None = None, mems: list[Tensor] | None = None,
+                mem_masks: Tensor | list[Tensor] | None = None, return_mems: bool = False,
+                return_embeddings: bool = False, context: Tensor | None = None,
+                context_mask: Tensor | None = None):
+        """Args:
+            x: (b, n) token ids in [0, num_tokens). mask: (b, n) bool, True for real tokens.
+            mems: one (b, M, dim) memory per attention layer, as returned by a previous call.
+            mem_masks: (b, M) bool (or one per layer): which memory slots may be attended.
+            return_mems: also return the new memories (needs max_mem_len > 0).
+            return_embeddings: return the final normalised hidden states instead of logits.
+            context, context_mask: (b, S, dim) and (b, S) for a cross-attending decoder.
+
+        Returns: logits (b, n, num_tokens) or embeddings (b, n, dim); with return_mems, ``(out, mems)``.
+        """
+        b, n = self.check_tokens(x)
+        if mask is not None:
+            check_bool_mask("mask", mask, (b, n))
+        if return_mems and self.max_mem_len == 0:
+            raise ValueError("return_mems=True needs memories, but max_mem_len=0: build the model with "
+                             "max_mem_len > 0 (xtlab does not keep unbounded memories)")
+
+        h = self.token_emb(x)  # (b, n, dim)
+        if self.pos_emb is not None:
+            h = h + self.pos_emb(n, x.device)
+        h = self.emb_dropout(h)
+        m = self.num_memory_tokens
+        if m > 0:
+            h = torch.cat((self.memory_tokens.expand(b, -1, -1), h), dim=1)  # (b, m + n, dim)
+            if mask is not None:
+                mask = torch.cat((torch.ones(b, m, dtype=torch.bool, device=mask.device), mask), dim=1)
+
+        out = self.attn_layers(h, mask=mask, mems=mems, mem_masks=mem_masks, context=context,
+                               context_mask=context_mask, return_mems=return_mems,
+                               max_mem_len=self.max_mem_len, record_from=m)
+        h, new_mems = out if return_mems else (out, None)
+        h = h[:, m:]  # strip memory tokens
+        if not (return_embeddings or self.return_only_embed):
+            h = self.to_logits(h)
+        return (h, new_mems) if return_mems else h
+
+    def check_tokens(self, x) -> tuple[int, int]:
+        check_tensor("x", x)
+        if x.dtype.is_floating_point or x.dtype == torch.bool or x.is_complex():
+            raise TypeError(f"x must hold integer token ids, but got dtype {x.dtype}")
+        if x.dim() != 2:
+            raise ValueError(f"x must have shape (batch, seq_len), but got {tuple(x.shape)}")
+        b, n = x.shape
+        if n > self.max_seq_len:
+            raise ValueError(f"sequence length {n} exceeds max_seq_len={self.max_seq_len}")
+        if x.numel() > 0:
+            low, high = int(x.min()), int(x.max())
+            if low < 0 or high >= self.num_tokens:
+                bad = low if low < 0 else high
+                raise ValueError(f"token id {bad} is out of range: ids must be in [0, {self.num_tokens})")
+        return b, n
+
+    @torch.no_grad()
+    def generate(self, prompts: Tensor, seq_len: int, *, temperature: float = 0.0, context: Tensor | None = None,
+                 context_mask: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """Continue ``prompts`` (b, n) by ``seq_len`` tokens; greedy when temperature is 0. Returns (b, seq_len)."""
+        if self.to_logits is None or self.return_only_embed:
+            raise ValueError("generate needs logits, but this model was built with return_only_embed=True")
+        return generate_tokens(self, prompts, seq_len, temperature=temperature, context=context,
+                               context_mask=context_mask, generator=generator)
+
+    def extra_repr(self) -> str:
+        return (f"num_tokens={self.num_tokens}, max_seq_len={self.max_seq_len}, "
+                f"num_memory_tokens={self.num_memory_tokens}, max_mem_len={self.max_mem_len}")

@@ -1,0 +1,89 @@
+"""An encoder–decoder in the style of x-transformers' ``XTransformer`` (``enc_``/``dec_`` prefixed arguments).
+
+The encoder is a ``TransformerWrapper(return_only_embed=True)``: it owns no ``to_logits``. The teaching
+switch ``encoder_keeps_logits=True`` recreates the old bug — an encoder ``to_logits`` its forward never
+uses, which breaks DistributedDataParallel without ``find_unused_parameters=True``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from xtlab.model.attention_layers import Decoder, Encoder
+from xtlab.model.transformer_wrapper import TransformerWrapper
+
+WRAPPER_ARGS = ("num_memory_tokens", "max_mem_len", "tie_embedding", "emb_dropout")
+
+
+def _split_prefixed(kwargs: dict, prefix: str) -> tuple[dict, dict]:
+    """``{prefix + name: v}`` -> (wrapper kwargs, attention-layer kwargs)."""
+    wrapper, layers = {}, {}
+    for key, value in kwargs.items():
+        if key.startswith(prefix):
+            name = key[len(prefix):]
+            (wrapper if name in WRAPPER_ARGS else layers)[name] = value
+    return wrapper, layers
+
+
+class XTransformer(nn.Module):
+    """Encoder–decoder: the decoder cross-attends to the encoder's output.
+
+    Args:
+        dim: shared width. enc_num_tokens, enc_depth, enc_heads, enc_max_seq_len: the encoder.
+        dec_num_tokens, dec_depth, dec_heads, dec_max_seq_len: the decoder.
+        encoder_keeps_logits: teaching bug — the encoder owns a ``to_logits`` that forward never uses.
+        **kwargs: more ``enc_``/``dec_`` prefixed arguments (e.g. ``enc_rotary_pos_emb=True``,
+            ``dec_layer_dropout=0.1``, ``dec_tie_embedding=True``).
+
+    Shape: forward src (b, S), tgt (b, T) -> scalar loss on predicting tgt[:, 1:] from tgt[:, :-1].
+    """
+
+    def __init__(self, *, dim: int, enc_num_tokens: int, enc_depth: int, enc_heads: int, enc_max_seq_len: int,
+                 dec_num_tokens: int, dec_depth: int, dec_heads: int, dec_max_seq_len: int,
+                 encoder_keeps_logits: bool = False, **kwargs):
+        super().__init__()
+        unknown = [k for k in kwargs if not k.startswith(("enc_", "dec_"))]
+        if unknown:
+            raise TypeError(f"XTransformer arguments must start with 'enc_' or 'dec_', but got {unknown}")
+        if kwargs.get("dec_cross_attend") is False:
+            raise ValueError("dec_cross_attend=False would cut the decoder off from the encoder; leave it out")
+        kwargs.pop("dec_cross_attend", None)
+        enc_wrapper, enc_layers = _split_prefixed(kwargs, "enc_")
+        dec_wrapper, dec_layers = _split_prefixed(kwargs, "dec_")
+        if enc_wrapper.pop("tie_embedding", False):
+            raise ValueError("enc_tie_embedding=True makes no sense: the encoder has no output projection")
+        self.encoder = TransformerWrapper(enc_num_tokens, enc_max_seq_len, Encoder(dim, enc_depth, enc_heads,
+                                          **enc_layers), return_only_embed=True, **enc_wrapper)
+        self.encoder_keeps_logits = bool(encoder_keeps_logits)
+        if encoder_keeps_logits:
+            self.encoder.to_logits = nn.Linear(dim, enc_num_tokens, bias=False)  # the bug: never used
+        self.decoder = TransformerWrapper(dec_num_tokens, dec_max_seq_len, Decoder(dim, dec_depth, dec_heads,
+                                          cross_attend=True, **dec_layers), **dec_wrapper)
+
+    def encode(self, src: Tensor, mask: Tensor | None = None) -> Tensor:
+        """(b, S) -> (b, S, dim) encoder output."""
+        return self.encoder(src, mask=mask)
+
+    def forward(self, src: Tensor, tgt: Tensor, *, mask: Tensor | None = None) -> Tensor:
+        """Teacher-forced next-token cross-entropy of ``tgt`` given ``src``; ``mask`` (b, S) marks real src tokens."""
+        if tgt.dim() != 2 or tgt.shape[1] < 2:
+            raise ValueError(f"tgt must have shape (batch, T >= 2) (a start token then targets), "
+                             f"but got {tuple(tgt.shape)}")
+        encoded = self.encode(src, mask)
+        logits = self.decoder(tgt[:, :-1], context=encoded, context_mask=mask)  # (b, T-1, vocab)
+        return F.cross_entropy(logits.transpose(1, 2), tgt[:, 1:])
+
+    @torch.no_grad()
+    def generate(self, src: Tensor, start_tokens: Tensor, seq_len: int, *, mask: Tensor | None = None,
+                 temperature: float = 0.0) -> Tensor:
+        """Decode ``seq_len`` tokens after ``start_tokens`` (b, n) given ``src``. Returns (b, seq_len)."""
+        was_training = self.training
+        self.eval()
+        try:
+            encoded = self.encode(src, mask)
+            return self.decoder.generate(start_tokens, seq_len, temperature=temperature, context=encoded,
+                                         context_mask=mask)
+        finally:
+            self.train(was_training)
