@@ -10,10 +10,18 @@ from xtlab.diagnostics.gradient_presence import (
     GradientState,
     record_gradient_presence,
 )
+from xtlab.diagnostics.ties import TieReport, TieStatus, inspect_ties, tie_status
+from xtlab.diagnostics.unused_parameters import UnusedParameter, find_unused_parameters
 
 __all__ = [
     "GradientPresence",
     "GradientPresenceRecorder",
     "GradientState",
+    "TieReport",
+    "TieStatus",
+    "UnusedParameter",
+    "find_unused_parameters",
+    "inspect_ties",
     "record_gradient_presence",
+    "tie_status",
 ]

@@ -1,0 +1,69 @@
+"""Unused parameters: the ones a forward/backward pass never reaches, which break DDP without
+``find_unused_parameters=True``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from xtlab.diagnostics.checks import require_callable, require_module
+
+
+@dataclass(frozen=True)
+class UnusedParameter:
+    """A trainable parameter that received no gradient.
+
+    Attributes:
+        name: qualified name, as ``model.named_parameters()`` gives it.
+        shape: the parameter's shape.
+        numel: number of elements (what DDP would have to reduce for nothing).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    numel: int
+
+
+def find_unused_parameters(model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor]) -> list[UnusedParameter]:
+    """Run one forward/backward through ``loss_fn(model)`` and list the trainable parameters left without a gradient.
+
+    The model's existing ``.grad`` values are put back afterwards, so calling this mid-training changes nothing.
+    Frozen parameters (``requires_grad=False``) are never listed: DDP ignores them too.
+
+    Args:
+        model: any ``nn.Module``.
+        loss_fn: ``loss_fn(model)`` returns a scalar loss tensor that requires grad.
+
+    Returns:
+        One :class:`UnusedParameter` per parameter with no gradient, in ``named_parameters`` order.
+
+    Raises:
+        TypeError: ``model`` is not a module, ``loss_fn`` is not callable or returns no tensor.
+        ValueError: the loss is not a scalar, or does not require grad.
+    """
+    require_module(model)
+    require_callable(loss_fn, "loss_fn")
+    named = [(name, parameter) for name, parameter in model.named_parameters() if parameter.requires_grad]
+    saved_grads = [parameter.grad for _, parameter in named]
+    try:
+        for _, parameter in named:
+            parameter.grad = None
+        loss = loss_fn(model)
+        if not isinstance(loss, torch.Tensor):
+            raise TypeError(f"loss_fn must return a scalar tensor, but returned {type(loss).__name__}: {loss!r:.80}")
+        if loss.numel() != 1:
+            raise ValueError(f"loss_fn must return a scalar loss, but returned a tensor of shape {tuple(loss.shape)}")
+        if not loss.requires_grad:
+            raise ValueError("loss_fn returned a loss that does not require grad (was it computed under no_grad?)")
+        loss.backward()
+        return [
+            UnusedParameter(name, tuple(parameter.shape), parameter.numel())
+            for name, parameter in named
+            if parameter.grad is None
+        ]
+    finally:
+        for (_, parameter), grad in zip(named, saved_grads, strict=True):
+            parameter.grad = grad
