@@ -1,0 +1,131 @@
+import pytest
+import torch
+from torch import nn
+
+from xtlab.data import get_batch, load_corpus
+from xtlab.training import TrainHistory, evaluate_loss, lm_loss, train
+
+VOCAB = 12
+
+
+def _tiny_lm(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Embedding(VOCAB, 16), nn.Linear(16, VOCAB))
+
+
+def _cycle_batches(step):
+    # next token is always (token + 1) mod VOCAB: a bigram model learns this quickly
+    generator = torch.Generator().manual_seed(step)
+    x = torch.randint(0, VOCAB, (8, 10), generator=generator)
+    return x, (x + 1) % VOCAB
+
+
+def test_train_lowers_the_loss_and_records_every_step():
+    model = _tiny_lm()
+    before = evaluate_loss(model, _cycle_batches, batches=2)
+    history = train(model, _cycle_batches, steps=40, lr=3e-2)
+    assert isinstance(history, TrainHistory)
+    assert len(history) == len(history.losses) == 40
+    assert history.final_loss < history.losses[0] / 2
+    assert evaluate_loss(model, _cycle_batches, batches=2) < before / 2
+
+
+def test_train_is_deterministic():
+    first = train(_tiny_lm(), _cycle_batches, steps=5).losses
+    second = train(_tiny_lm(), _cycle_batches, steps=5).losses
+    assert first == second
+
+
+def test_callback_sees_gradients_before_the_optimizer_step():
+    model = _tiny_lm()
+    seen = []
+
+    def callback(step, loss, module):
+        weight = module[1].weight
+        seen.append((step, loss, weight.detach().clone(), weight.grad.clone()))
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    history = train(model, _cycle_batches, steps=3, optimizer=optimizer, callback=callback)
+    assert [step for step, *_ in seen] == [0, 1, 2]
+    assert [loss for _, loss, *_ in seen] == history.losses
+    # SGD: the weights the next callback sees are this callback's weights minus lr * this callback's grads
+    for (_, _, weight, grad), (_, _, next_weight, _) in zip(seen[:-1], seen[1:], strict=True):
+        assert grad.abs().sum() > 0
+        assert torch.allclose(next_weight, weight - 0.5 * grad)
+    assert all(p.grad is None for p in model.parameters())  # zeroed after the last step
+
+
+def test_custom_loss_fn_and_mode_restored():
+    model = _tiny_lm().eval()
+    calls = []
+
+    def loss_fn(module, x, y):
+        calls.append(module.training)
+        return lm_loss(module, x, y) * 2
+
+    train(model, _cycle_batches, steps=2, loss_fn=loss_fn)
+    assert calls == [True, True]
+    assert not model.training
+    model.train()
+    evaluate_loss(model, _cycle_batches, batches=1, loss_fn=loss_fn)
+    assert calls[-1] is False and model.training
+
+
+def test_evaluate_loss_does_not_track_gradients():
+    model = _tiny_lm()
+    evaluate_loss(model, _cycle_batches, batches=1, loss_fn=lambda m, x, y: lm_loss(m, x, y) + 0 * x.sum())
+    assert all(p.grad is None for p in model.parameters())
+    assert evaluate_loss(model, _cycle_batches, 3) == pytest.approx(
+        sum(lm_loss(model, *_cycle_batches(i)).item() for i in range(3)) / 3
+    )
+
+
+def test_train_on_the_corpus_with_device_argument():
+    corpus = load_corpus()
+    generator = torch.Generator().manual_seed(0)
+    model = nn.Sequential(nn.Embedding(corpus.tokenizer.vocab_size, 16), nn.Linear(16, corpus.tokenizer.vocab_size))
+    history = train(model, lambda step: get_batch(corpus.train, 8, 16, generator), steps=30, device="cpu")
+    assert history.final_loss < history.losses[0]
+
+
+def test_lm_loss_rejects_non_logits():
+    with pytest.raises(ValueError, match=r"\(4, 3\)"):
+        lm_loss(nn.Embedding(5, 3), torch.zeros(4, dtype=torch.long), torch.zeros(4, dtype=torch.long))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(steps=0), ValueError, "steps.*0"),
+        (dict(steps=2.5), ValueError, "2.5"),
+        (dict(lr=0.0), ValueError, "lr.*0.0"),
+        (dict(lr=-1), ValueError, "-1"),
+        (dict(batch_fn="batches"), TypeError, "'batches'"),
+        (dict(loss_fn=3), TypeError, "loss_fn.*3"),
+        (dict(callback="print"), TypeError, "callback"),
+        (dict(optimizer="adam"), TypeError, "str"),
+        (dict(model="gpt"), TypeError, "str"),
+    ],
+)
+def test_train_rejects_bad_arguments(kwargs, error, match):
+    args = dict(model=_tiny_lm(), batch_fn=_cycle_batches, steps=1)
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        train(**args)
+
+
+def test_train_rejects_bad_batches_and_losses():
+    with pytest.raises(TypeError, match=r"batch_fn\(0\).*Tensor"):
+        train(_tiny_lm(), lambda step: torch.zeros(2, 3), steps=1)
+    with pytest.raises(ValueError, match=r"scalar.*\(8, 10, 12\)"):
+        train(_tiny_lm(), _cycle_batches, steps=1, loss_fn=lambda m, x, y: m(x))
+
+
+def test_evaluate_loss_rejects_bad_batches():
+    with pytest.raises(ValueError, match="batches.*0"):
+        evaluate_loss(_tiny_lm(), _cycle_batches, batches=0)
+
+
+def test_empty_history_has_no_final_loss():
+    with pytest.raises(ValueError, match="empty"):
+        _ = TrainHistory().final_loss
