@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from xtlab.data import get_batch, load_corpus
+from xtlab.data import get_batch, load_corpus, make_seq2seq_batch, seq2seq_vocab_size
+from xtlab.model import Decoder, TransformerWrapper, XTransformer
 from xtlab.training import TrainHistory, evaluate_loss, lm_loss, train
 
 VOCAB = 12
@@ -129,3 +130,34 @@ def test_evaluate_loss_rejects_bad_batches():
 def test_empty_history_has_no_final_loss():
     with pytest.raises(ValueError, match="empty"):
         _ = TrainHistory().final_loss
+
+
+def test_train_an_xtlab_decoder_on_the_corpus():
+    corpus = load_corpus()
+    torch.manual_seed(0)
+    model = TransformerWrapper(
+        num_tokens=corpus.tokenizer.vocab_size, max_seq_len=16, attn_layers=Decoder(dim=32, depth=1, heads=2)
+    )
+    generator = torch.Generator().manual_seed(0)
+    history = train(model, lambda step: get_batch(corpus.train, 8, 16, generator), steps=30, lr=1e-2)
+    val_generator = torch.Generator().manual_seed(1)
+    val_loss = evaluate_loss(model, lambda i: get_batch(corpus.val, 8, 16, val_generator), batches=2)
+    assert sum(history.losses[-5:]) / 5 < history.losses[0] - 0.5
+    assert val_loss < history.losses[0]
+
+
+def test_train_an_xtlab_xtransformer_on_reverse_with_its_own_loss():
+    torch.manual_seed(0)
+    vocab = seq2seq_vocab_size()
+    model = XTransformer(
+        dim=32, enc_num_tokens=vocab, enc_depth=1, enc_heads=2, enc_max_seq_len=6,
+        dec_num_tokens=vocab, dec_depth=1, dec_heads=2, dec_max_seq_len=7,
+    )  # fmt: skip
+    generator = torch.Generator().manual_seed(0)
+
+    def batch_fn(step):
+        batch = make_seq2seq_batch("reverse", 16, 6, generator=generator)
+        return batch.src, batch.tgt
+
+    history = train(model, batch_fn, steps=20, lr=1e-2, loss_fn=lambda m, src, tgt: m(src, tgt))
+    assert history.final_loss < history.losses[0] / 2

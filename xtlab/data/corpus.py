@@ -1,7 +1,8 @@
 """A small character-level corpus, generated from a built-in grammar so it needs no download.
 
 The text is the same on every machine and Python version: it is drawn with ``random.Random(seed)``
-using only ``random()``, whose Mersenne Twister output has not changed across Python releases.
+using only ``random()``, whose sequence for a given int seed the ``random`` module documentation
+guarantees will not change across Python versions (``choice``/``randrange`` carry no such promise).
 Notebooks print numbers derived from it, so a test pins its sha256.
 """
 
