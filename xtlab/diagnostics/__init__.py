@@ -10,10 +10,32 @@ from xtlab.diagnostics.gradient_presence import (
     GradientState,
     record_gradient_presence,
 )
+from xtlab.diagnostics.optimizer_groups import (
+    EXEMPT_CATEGORIES,
+    STRATEGIES,
+    AdamWBuild,
+    GroupCheck,
+    ParameterRow,
+    build_adamw,
+    check_param_groups,
+    describe_parameters,
+    param_groups,
+    strategy_disagreements,
+)
 from xtlab.diagnostics.ties import TieReport, TieStatus, inspect_ties, tie_status
 from xtlab.diagnostics.unused_parameters import UnusedParameter, find_unused_parameters
 
 __all__ = [
+    "EXEMPT_CATEGORIES",
+    "STRATEGIES",
+    "AdamWBuild",
+    "GroupCheck",
+    "ParameterRow",
+    "build_adamw",
+    "check_param_groups",
+    "describe_parameters",
+    "param_groups",
+    "strategy_disagreements",
     "GradientPresence",
     "GradientPresenceRecorder",
     "GradientState",
