@@ -4,6 +4,7 @@ One file per instrument: ``gradient_presence``, ``unused_parameters``, ``ties``,
 ``checkpoints``, ``ddp_runner``.
 """
 
+from xtlab.diagnostics.checkpoints import LoadReport, load_checkpoint, save_checkpoint
 from xtlab.diagnostics.gradient_presence import (
     GradientPresence,
     GradientPresenceRecorder,
@@ -30,6 +31,9 @@ __all__ = [
     "STRATEGIES",
     "AdamWBuild",
     "GroupCheck",
+    "LoadReport",
+    "load_checkpoint",
+    "save_checkpoint",
     "ParameterRow",
     "build_adamw",
     "check_param_groups",
