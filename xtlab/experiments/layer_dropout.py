@@ -58,6 +58,7 @@ class LayerDropoutRun:
         presence: one row per parameter, one step per optimizer step.
         reported_skips: per step, the blocks the model said it skipped (``model.skipped_blocks``).
         block_labels: the blocks, ``attn_layers.layers.0`` ... in order.
+        block_kinds: each block's kind, ``"attn"`` or ``"ff"``.
     """
 
     layer_dropout: float
@@ -69,6 +70,7 @@ class LayerDropoutRun:
     presence: GradientPresence
     reported_skips: tuple[tuple[str, ...], ...]
     block_labels: tuple[str, ...]
+    block_kinds: tuple[str, ...]
 
     @property
     def num_blocks(self) -> int:
@@ -134,8 +136,9 @@ def run_layer_dropout(layer_dropout: float = 0.1, depth: int = 4, steps: int = 6
 
         presence = record_gradient_presence(model, train_step, steps)
     labels = tuple(f"{BLOCK_PREFIX}{i}" for i in range(len(model.attn_layers.layers)))
+    kinds = tuple(block.kind for block in model.attn_layers.layers)
     return LayerDropoutRun(float(layer_dropout), depth, steps, seed, mode, float(neuron_dropout), presence,
-                           tuple(reported), labels)
+                           tuple(reported), labels, kinds)
 
 
 def block_presence_matrix(run: LayerDropoutRun) -> tuple[np.ndarray, list[str]]:
