@@ -16,7 +16,8 @@ class SelfAttention(nn.Module):
         dim: model width. heads: number of heads (dim % heads == 0).
         causal: whether a token may attend only to itself and earlier tokens (memories are always earlier).
         dropout: attention-probability dropout in training.
-        num_mem_kv: learned per-head memory key/values (``mem_k``, ``mem_v``), always attendable, unrotated.
+        num_mem_kv: learned per-head memory key/values (``mem_k``, ``mem_v``), always attendable, unrotated
+            (so under rotary their scores depend on a query's position within its segment).
         rotary: apply rotary position embedding to queries and keys.
         mem_positions: ``"continuous"`` (memories at ``-M..-1``) or ``"restart"`` (teaching bug: ``0..M-1``).
 
