@@ -8,6 +8,7 @@ A "block" is one residual branch (``attn_layers.layers.i``): a layer of depth ``
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -115,9 +116,17 @@ def run_layer_dropout(layer_dropout: float = 0.1, depth: int = 4, steps: int = 6
         mode: ``"train"`` (dropout active) or ``"eval"`` (forward in eval mode: nothing is skipped).
         neuron_dropout: ordinary dropout inside attention and feed-forward, for contrast.
         device: where to run (``None``: CUDA when present). Skips are drawn on the CPU, so they match everywhere.
+
+    Results are memoised on the settings (they are immutable), so a panel and a notebook cell share a run.
     """
     _check_settings(layer_dropout, depth, steps, seed, mode, neuron_dropout)
-    device = resolve_device(device)
+    return _run_layer_dropout(float(layer_dropout), depth, steps, seed, mode, float(neuron_dropout),
+                              resolve_device(device))
+
+
+@functools.lru_cache(maxsize=64)
+def _run_layer_dropout(layer_dropout: float, depth: int, steps: int, seed: int, mode: str, neuron_dropout: float,
+                       device: torch.device) -> LayerDropoutRun:
     corpus = load_corpus()
     with single_thread():
         model = build_model(corpus.tokenizer.vocab_size, depth, layer_dropout, neuron_dropout, seed).to(device)
@@ -137,7 +146,7 @@ def run_layer_dropout(layer_dropout: float = 0.1, depth: int = 4, steps: int = 6
         presence = record_gradient_presence(model, train_step, steps)
     labels = tuple(f"{BLOCK_PREFIX}{i}" for i in range(len(model.attn_layers.layers)))
     kinds = tuple(block.kind for block in model.attn_layers.layers)
-    return LayerDropoutRun(float(layer_dropout), depth, steps, seed, mode, float(neuron_dropout), presence,
+    return LayerDropoutRun(layer_dropout, depth, steps, seed, mode, neuron_dropout, presence,
                            tuple(reported), labels, kinds)
 
 

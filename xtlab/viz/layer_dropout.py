@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
@@ -65,13 +63,6 @@ def summarize_skip_statistics(stats: SkipStatistics) -> str:
     )
 
 
-@functools.lru_cache(maxsize=64)
-def cached_layer_dropout_run(layer_dropout: float, depth: int, steps: int, seed: int, mode: str,
-                             neuron_dropout: float) -> LayerDropoutRun:
-    """``run_layer_dropout`` memoised on the control values, so moving a slider back re-draws at once."""
-    return run_layer_dropout(layer_dropout, depth, steps, seed, mode, neuron_dropout)
-
-
 def layer_dropout_panel() -> LabPanel:
     """Controls for p, depth, steps, seed, train/eval mode and neuron dropout; heatmap, loss and numbers re-draw."""
     controls = {
@@ -84,7 +75,7 @@ def layer_dropout_panel() -> LabPanel:
     }
     return LabPanel(
         controls,
-        compute=lambda **values: (run := cached_layer_dropout_run(**values), skip_statistics(run)),
+        compute=lambda **values: (run := run_layer_dropout(**values), skip_statistics(run)),  # memoised run
         plot=lambda result: plot_layer_dropout_run(result[0]),
         summarize=lambda result: summarize_skip_statistics(result[1]),
         title="Layer dropout: which blocks got a gradient?",
