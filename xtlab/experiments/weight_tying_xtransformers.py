@@ -1,0 +1,86 @@
+"""A real library's tie: x-transformers computes ``t @ token_emb.emb.weight.t()`` in a lambda that closes over
+the model. This module measures, live, what ``copy.deepcopy`` and ``torch.save(model)`` do with such a model,
+next to xtlab's ``TiedLinear`` (a module holding the embedding)."""
+
+from __future__ import annotations
+
+import copy
+import io
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from x_transformers import Decoder as XDecoder
+from x_transformers import TransformerWrapper as XTransformerWrapper
+
+from xtlab.model import Decoder, TransformerWrapper
+
+
+@dataclass(frozen=True)
+class CopyAndPickle:
+    """What a deepcopy and a whole-model ``torch.save`` did to one tied model.
+
+    Attributes:
+        library: "x-transformers" or "xtlab".
+        to_logits_type: the type of ``model.to_logits`` (a function for x-transformers).
+        copy_follows_original: editing the ORIGINAL's embedding changes the copy's logits.
+        copy_follows_itself: editing the copy's own embedding changes the copy's output projection.
+        pickles: ``torch.save(model)`` succeeded; pickle_error: its error otherwise.
+        state_dict_round_trip: the state_dict loads into a fresh model and gives the same logits.
+    """
+
+    library: str
+    to_logits_type: str
+    copy_follows_original: bool
+    copy_follows_itself: bool
+    pickles: bool
+    pickle_error: str | None
+    state_dict_round_trip: bool
+
+
+def build_tied(library: str, seed: int = 0) -> nn.Module:
+    """A tiny tied language model from ``library`` ("x-transformers" or "xtlab")."""
+    torch.manual_seed(seed)
+    if library == "x-transformers":
+        return XTransformerWrapper(num_tokens=32, max_seq_len=16, tie_embedding=True,
+                                   attn_layers=XDecoder(dim=32, depth=1, heads=2))
+    if library == "xtlab":
+        return TransformerWrapper(32, 16, Decoder(dim=32, depth=1, heads=2), tie_embedding=True)
+    raise ValueError(f"library must be 'x-transformers' or 'xtlab', but got {library!r}")
+
+
+def _embedding(model: nn.Module) -> torch.Tensor:
+    emb = model.token_emb
+    return emb.emb.weight if hasattr(emb, "emb") else emb.weight  # x-transformers wraps nn.Embedding in .emb
+
+
+def _changes(fn, edit) -> bool:
+    before = fn()
+    with torch.no_grad():
+        edit()
+    return not torch.equal(before, fn())
+
+
+def copy_and_pickle(library: str, seed: int = 0) -> CopyAndPickle:
+    """Deepcopy a tied model, then edit the original's / the copy's embedding and watch the copy's logits."""
+    original = build_tied(library, seed).eval()
+    copied = copy.deepcopy(original).eval()
+    hidden = torch.randn(2, 5, 32, generator=torch.Generator().manual_seed(seed))
+    tokens = torch.randint(0, 32, (2, 8), generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        follows_original = _changes(lambda: copied(tokens), lambda: _embedding(original).mul_(2.0))
+        follows_itself = _changes(lambda: copied.to_logits(hidden), lambda: _embedding(copied).mul_(3.0))
+    try:
+        torch.save(original, io.BytesIO())
+        pickles, error = True, None
+    except Exception as err:  # any pickling failure is the measurement
+        pickles, error = False, f"{type(err).__name__}: {err}"
+    buffer = io.BytesIO()
+    torch.save(original.state_dict(), buffer)
+    buffer.seek(0)
+    fresh = build_tied(library, seed + 1).eval()
+    fresh.load_state_dict(torch.load(buffer, weights_only=True))
+    with torch.no_grad():
+        round_trip = torch.equal(fresh(tokens), original(tokens))
+    return CopyAndPickle(library, type(original.to_logits).__name__, follows_original, follows_itself,
+                         pickles, error, round_trip)
