@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import ipywidgets as widgets
 import numpy as np
 from matplotlib.figure import Figure
@@ -98,9 +100,11 @@ def empty_memories_panel() -> LabPanel:
                     summarize=summarize_empty_memories, title="mems=None vs all-zero memories")
 
 
-def both_routings(skipped_layer: int = 0, depth: int = 3) -> list[MemoryRouting]:
-    """``memory_routing`` for xtlab and for x-transformers, each skipping ``skipped_layer`` in segment 1."""
-    return [memory_routing(library, skipped_layer, depth) for library in LIBRARIES]
+@lru_cache(maxsize=32)
+def both_routings(skipped_layer: int = 0, depth: int = 3) -> tuple[MemoryRouting, ...]:
+    """``memory_routing`` for xtlab and for x-transformers, each skipping ``skipped_layer`` in segment 1.
+    Cached: the runs are deterministic, and building x-transformers models is the slow part of a redraw."""
+    return tuple(memory_routing(library, skipped_layer, depth) for library in LIBRARIES)
 
 
 def routing_matrix(routing: MemoryRouting) -> np.ndarray:
@@ -112,7 +116,7 @@ def routing_matrix(routing: MemoryRouting) -> np.ndarray:
     return matrix
 
 
-def plot_memory_routing(routings: list[MemoryRouting]) -> Figure:
+def plot_memory_routing(routings: tuple[MemoryRouting, ...]) -> Figure:
     """Per library: which recorded memory each attention layer receives after a layer was dropped."""
     fig = new_figure(8, 4)
     axes = fig.subplots(1, len(routings))
@@ -133,7 +137,7 @@ def _diagonal_cell(k: int) -> Rectangle:
     return Rectangle((k - 0.5, k - 0.5), 1, 1, fill=False, edgecolor="tab:red", linestyle="--", linewidth=1)
 
 
-def summarize_routing(routings: list[MemoryRouting]) -> str:
+def summarize_routing(routings: tuple[MemoryRouting, ...]) -> str:
     parts = [f"{r.library}: memories returned per segment {list(r.returned_counts)}; layer k received the memory of "
              f"layer {['none' if s is None else s for s in r.received_from]}; each layer gets its own: "
              f"{r.each_layer_gets_its_own}" for r in routings]
