@@ -34,7 +34,7 @@ class ModelSize:
     num_tokens: int = 32
     max_seq_len: int = 16
     dim: int = 32
-    depth: int = 2
+    depth: int = 1
     heads: int = 2
 
 
