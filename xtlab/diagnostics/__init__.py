@@ -5,6 +5,7 @@ One file per instrument: ``gradient_presence``, ``unused_parameters``, ``ties``,
 """
 
 from xtlab.diagnostics.checkpoints import LoadReport, load_checkpoint, save_checkpoint
+from xtlab.diagnostics.ddp_runner import DistributedRun, RankResult, default_backend, run_distributed
 from xtlab.diagnostics.gradient_presence import (
     GradientPresence,
     GradientPresenceRecorder,
@@ -31,6 +32,10 @@ __all__ = [
     "STRATEGIES",
     "AdamWBuild",
     "GroupCheck",
+    "DistributedRun",
+    "RankResult",
+    "default_backend",
+    "run_distributed",
     "LoadReport",
     "load_checkpoint",
     "save_checkpoint",

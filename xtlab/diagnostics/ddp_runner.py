@@ -1,0 +1,231 @@
+"""A real DDP runner: a training function on N processes with ``torch.distributed`` (gloo on CPU, NCCL when
+every rank has a GPU), returning each rank's result or error text. A rank that hangs or dies becomes an error
+after a timeout, never a hung notebook, and no child process outlives the call."""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+import queue
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from xtlab.diagnostics.checks import require_callable, require_int, require_number
+
+BACKENDS = ("gloo", "nccl")
+
+
+@dataclass(frozen=True)
+class RankResult:
+    """What one rank did.
+
+    Attributes:
+        rank: the rank number.
+        ok: whether ``train_fn`` returned normally.
+        value: what it returned (``None`` on error).
+        error: the traceback text it raised, or why it was stopped; ``""`` when ``ok``.
+    """
+
+    rank: int
+    ok: bool
+    value: Any
+    error: str
+
+
+@dataclass(frozen=True)
+class DistributedRun:
+    """The outcome of :func:`run_distributed`.
+
+    Attributes:
+        backend: ``"gloo"`` or ``"nccl"``.
+        ranks: one :class:`RankResult` per rank, in rank order.
+        seconds: wall time of the whole call, process start-up included.
+    """
+
+    backend: str
+    ranks: tuple[RankResult, ...]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        """Whether every rank returned normally."""
+        return all(rank.ok for rank in self.ranks)
+
+    @property
+    def errors(self) -> dict[int, str]:
+        """Error text by rank, for the ranks that failed."""
+        return {rank.rank: rank.error for rank in self.ranks if not rank.ok}
+
+
+def default_backend(world_size: int) -> str:
+    """``"nccl"`` when NCCL is built in and there is one GPU per rank, else ``"gloo"``."""
+    if dist.is_nccl_available() and torch.cuda.is_available() and torch.cuda.device_count() >= world_size:
+        return "nccl"
+    return "gloo"
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _rank_main(rank, world_size, backend, port, timeout_s, train_fn, args, results) -> None:
+    """Body of each child process: join the group, run ``train_fn``, send back its result or traceback."""
+    torch.set_num_threads(1)  # N ranks share the machine's few cores
+    try:
+        if backend == "nccl":
+            torch.cuda.set_device(rank)
+        dist.init_process_group(
+            backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size,
+            timeout=timedelta(seconds=timeout_s),
+        )
+        value = train_fn(rank, world_size, *args)
+        # pickled here, by value: tensors sent through the queue would otherwise point at this process's memory
+        results.put((rank, True, pickle.dumps(value)))
+    except BaseException:
+        results.put((rank, False, traceback.format_exc()))
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def run_distributed(
+    train_fn: Callable[..., Any],
+    world_size: int = 2,
+    *,
+    args: tuple = (),
+    timeout_s: float = 60.0,
+    backend: str | None = None,
+    grace_after_failure_s: float = 5.0,
+    start_method: str = "spawn",
+) -> DistributedRun:
+    """Run ``train_fn(rank, world_size, *args)`` on ``world_size`` processes joined in one process group.
+
+    The group is already initialised when ``train_fn`` starts (``torch.distributed`` on a free loopback port),
+    so it can wrap its model in ``DistributedDataParallel`` directly; each process uses one CPU thread.
+
+    Args:
+        train_fn: a module-level function (spawned processes import it by name); what it returns must pickle.
+        world_size: number of processes (>= 1).
+        args: extra positional arguments for ``train_fn`` (must pickle).
+        timeout_s: the whole call returns within about this many seconds; ranks still running are stopped
+            and reported as timed out.
+        backend: ``"gloo"`` or ``"nccl"``; ``None`` picks NCCL when every rank has a GPU, else gloo.
+        grace_after_failure_s: once a rank fails, how long the others get to finish before they are stopped
+            (they are usually blocked in a collective waiting for the failed rank).
+        start_method: a ``multiprocessing`` start method; ``"spawn"`` is the safe one with torch.
+
+    Returns:
+        A :class:`DistributedRun` with one :class:`RankResult` per rank.
+
+    Raises:
+        TypeError / ValueError: bad arguments, or a ``train_fn``/``args`` that cannot be pickled.
+    """
+    require_callable(train_fn, "train_fn")
+    require_int(world_size, "world_size", minimum=1)
+    require_number(timeout_s, "timeout_s", minimum=0.001)
+    require_number(grace_after_failure_s, "grace_after_failure_s", minimum=0.0)
+    if not isinstance(args, tuple):
+        raise TypeError(f"args must be a tuple, but got {type(args).__name__}: {args!r:.80}")
+    backend = default_backend(world_size) if backend is None else backend
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS} or None, but got {backend!r}")
+    if backend == "nccl" and torch.cuda.device_count() < world_size:
+        raise ValueError(f"backend 'nccl' needs one GPU per rank: world_size={world_size}, "
+                         f"GPUs={torch.cuda.device_count()}")
+    if start_method not in multiprocessing.get_all_start_methods():
+        raise ValueError(f"start_method must be one of {multiprocessing.get_all_start_methods()}, "
+                         f"but got {start_method!r}")
+    try:
+        pickle.dumps((train_fn, args))
+    except Exception as err:
+        raise TypeError(
+            f"train_fn and args must pickle so that child processes can receive them (train_fn must be a "
+            f"module-level function, not a lambda or a notebook-local function); got {train_fn!r:.80}: {err}"
+        ) from err
+
+    context = multiprocessing.get_context(start_method)
+    results = context.Queue()
+    port = _free_loopback_port()
+    started = time.monotonic()
+    processes = [
+        context.Process(
+            target=_rank_main, args=(rank, world_size, backend, port, timeout_s, train_fn, args, results),
+            daemon=True, name=f"xtlab-ddp-rank-{rank}",
+        )
+        for rank in range(world_size)
+    ]
+    for process in processes:
+        process.start()
+    outcomes: dict[int, tuple[bool, Any]] = {}
+    try:
+        outcomes = _collect(processes, results, started + timeout_s, grace_after_failure_s)
+    finally:
+        _stop_all(processes, finished=set(outcomes))
+        results.close()
+        results.cancel_join_thread()
+    ranks = tuple(_rank_result(rank, outcomes, processes[rank], timeout_s) for rank in range(world_size))
+    return DistributedRun(backend, ranks, time.monotonic() - started)
+
+
+def _collect(processes, results, deadline: float, grace_s: float) -> dict[int, tuple[bool, Any]]:
+    outcomes: dict[int, tuple[bool, Any]] = {}
+    stop_at = deadline
+    exited_at: dict[int, float] = {}
+    while len(outcomes) < len(processes) and time.monotonic() < stop_at:
+        try:
+            rank, ok, payload = results.get(timeout=0.05)
+        except queue.Empty:
+            now = time.monotonic()
+            for rank, process in enumerate(processes):
+                if rank not in outcomes and process.exitcode is not None:
+                    exited_at.setdefault(rank, now)
+                    # give the queue a moment to deliver what the rank sent just before exiting
+                    if now - exited_at[rank] > 1.0:
+                        outcomes[rank] = (False, f"rank {rank} died with exit code {process.exitcode} "
+                                                 f"without reporting a result")
+                        stop_at = min(stop_at, now + grace_s)
+            continue
+        outcomes[rank] = (ok, pickle.loads(payload) if ok else payload)
+        if not ok:
+            stop_at = min(stop_at, time.monotonic() + grace_s)
+    for rank, process in enumerate(processes):
+        # a rank that exited on its own without reporting died; name that rather than "stopped"
+        if rank not in outcomes and process.exitcode is not None:
+            outcomes[rank] = (False, f"rank {rank} died with exit code {process.exitcode} without reporting a result")
+    return outcomes
+
+
+def _rank_result(rank: int, outcomes, process, timeout_s: float) -> RankResult:
+    if rank in outcomes:
+        ok, payload = outcomes[rank]
+        return RankResult(rank, ok, payload if ok else None, "" if ok else payload)
+    failed = sorted(other for other, (ok, _) in outcomes.items() if not ok)
+    if failed:
+        why = f"stopped after rank(s) {failed} failed (it was most likely waiting for them in a collective)"
+    else:
+        why = f"did not finish within timeout_s={timeout_s} seconds and was stopped"
+    return RankResult(rank, False, None, f"rank {rank} {why}")
+
+
+def _stop_all(processes, finished: set[int]) -> None:
+    """Let ranks that reported exit; terminate, then kill, the rest, so no child outlives the call."""
+    for rank, process in enumerate(processes):
+        if rank in finished:
+            process.join(timeout=3.0)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+            process.join(timeout=2.0)
+        if process.is_alive():
+            process.kill()
+            process.join()
