@@ -191,8 +191,7 @@ def _collect(processes, results, deadline: float, grace_s: float) -> dict[int, t
                     exited_at.setdefault(rank, now)
                     # give the queue a moment to deliver what the rank sent just before exiting
                     if now - exited_at[rank] > 1.0:
-                        outcomes[rank] = (False, f"rank {rank} died with exit code {process.exitcode} "
-                                                 f"without reporting a result")
+                        outcomes[rank] = (False, _died(rank, process.exitcode))
                         stop_at = min(stop_at, now + grace_s)
             continue
         outcomes[rank] = (ok, pickle.loads(payload) if ok else payload)
@@ -201,8 +200,15 @@ def _collect(processes, results, deadline: float, grace_s: float) -> dict[int, t
     for rank, process in enumerate(processes):
         # a rank that exited on its own without reporting died; name that rather than "stopped"
         if rank not in outcomes and process.exitcode is not None:
-            outcomes[rank] = (False, f"rank {rank} died with exit code {process.exitcode} without reporting a result")
+            outcomes[rank] = (False, _died(rank, process.exitcode))
     return outcomes
+
+
+def _died(rank: int, exitcode: int) -> str:
+    return (
+        f"rank {rank} died with exit code {exitcode} without reporting a result (its stderr says why; a child "
+        f"that cannot import train_fn's module dies this way)"
+    )
 
 
 def _rank_result(rank: int, outcomes, process, timeout_s: float) -> RankResult:
