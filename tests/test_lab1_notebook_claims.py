@@ -96,3 +96,14 @@ def test_exercise_answers_pass_and_match_the_run(run, stored_text):
     assert f"expected {60 * 0.9 ** 8:.1f} all-blocks steps out of 60; the run measured {stats.all_blocks_steps}" \
         in stored_text
     assert stored_text.count("PASS: ") == 2 and "NOT YET" not in stored_text
+
+
+def test_stored_notebook_matches_its_builder():
+    import importlib.util
+
+    builder = NOTEBOOK.parents[1] / "tools" / "notebook_sources" / "01_layer_dropout.py"
+    spec = importlib.util.spec_from_file_location("lab1_builder", builder)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    stored = ["".join(cell["source"]) for cell in json.loads(NOTEBOOK.read_text())["cells"]]
+    assert stored == [text for _, text in module.CELLS]
