@@ -28,31 +28,37 @@ from xtlab.diagnostics.ties import TieReport, TieStatus, inspect_ties, tie_statu
 from xtlab.diagnostics.unused_parameters import UnusedParameter, find_unused_parameters
 
 __all__ = [
+    # gradient presence
+    "GradientPresence",
+    "GradientPresenceRecorder",
+    "GradientState",
+    "record_gradient_presence",
+    # unused parameters
+    "UnusedParameter",
+    "find_unused_parameters",
+    # ties
+    "TieReport",
+    "TieStatus",
+    "inspect_ties",
+    "tie_status",
+    # optimizer groups
     "EXEMPT_CATEGORIES",
     "STRATEGIES",
     "AdamWBuild",
     "GroupCheck",
-    "DistributedRun",
-    "RankResult",
-    "default_backend",
-    "run_distributed",
-    "LoadReport",
-    "load_checkpoint",
-    "save_checkpoint",
     "ParameterRow",
     "build_adamw",
     "check_param_groups",
     "describe_parameters",
     "param_groups",
     "strategy_disagreements",
-    "GradientPresence",
-    "GradientPresenceRecorder",
-    "GradientState",
-    "TieReport",
-    "TieStatus",
-    "UnusedParameter",
-    "find_unused_parameters",
-    "inspect_ties",
-    "record_gradient_presence",
-    "tie_status",
+    # checkpoints
+    "LoadReport",
+    "load_checkpoint",
+    "save_checkpoint",
+    # DDP runner
+    "DistributedRun",
+    "RankResult",
+    "default_backend",
+    "run_distributed",
 ]

@@ -93,6 +93,7 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike) -> Path:
     os.close(descriptor)
     try:
         save_file(tensors, temporary, metadata={_ALIASES_KEY: json.dumps(aliases)})
+        os.chmod(temporary, 0o644)  # mkstemp makes the file private; a checkpoint is an ordinary file
         with open(temporary, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(temporary, path)

@@ -19,7 +19,8 @@ STRATEGIES = ("by_type", "by_ndim")
 EXEMPT_CATEGORIES = ("bias", "norm gain", "embedding", "memory tokens", "memory key/values")
 DECAY, NO_DECAY, FROZEN = "decay", "no_decay", "frozen"
 
-_NORM_TYPES = (nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.modules.batchnorm._NormBase, nn.RMSNorm)
+# nn.RMSNorm arrived in torch 2.4; the class-name match below covers it (and any custom norm) on older torch
+_NORM_TYPES = (nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.modules.batchnorm._NormBase)
 _GAIN_NAMES = ("g", "gamma", "gain", "scale", "weight")
 
 
