@@ -77,3 +77,17 @@ def test_partial_mem_mask_hides_exactly_the_masked_slots():
     trimmed = [m[:, 2:] for m in mems]
     torch.testing.assert_close(model(x, mems=mems, mem_masks=keep_last_two), model(x, mems=trimmed),
                                atol=1e-10, rtol=0)
+
+
+def test_attention_weights_reproduce_the_layer_output():
+    model = decoder_lm(2, 2, attn_num_mem_kv=2)
+    attn = model.attn_layers.layers[0].fn
+    x = torch.randn(1, 5, 32, dtype=torch.float64)
+    mem = torch.randn(1, 3, 32, dtype=torch.float64)
+    key_mask = torch.tensor([[True, False, True] + [True] * 5])
+    weights = attn.attention_weights(x, mem, key_mask)
+    assert weights.shape == (1, 2, 5, 2 + 3 + 5)
+    assert torch.all(weights[..., 2 + 1] == 0)  # the masked memory slot gets no weight
+    _, _, v = attn.project(x, mem)
+    rebuilt = attn.to_out((weights @ v).transpose(1, 2).reshape(1, 5, 32))
+    torch.testing.assert_close(rebuilt, attn(x, mem, key_mask), atol=1e-10, rtol=0)

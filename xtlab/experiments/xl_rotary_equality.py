@@ -7,7 +7,6 @@ Everything here runs on the CPU in float64, so the numbers printed do not depend
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ import torch
 
 from xtlab.model import Decoder, TransformerWrapper
 from xtlab.model.checks import check_int
-from xtlab.model.rotary import apply_rotary, memory_positions
 from xtlab.seeding import seed_everything
 
 NUM_TOKENS = 64
@@ -143,8 +141,8 @@ class EmptyMemories:
 def attention_weights(model: TransformerWrapper, tokens: torch.Tensor, mems: list[torch.Tensor] | None):
     """Softmax weights of the first self-attention layer, from the model's own modules.
 
-    SDPA does not return its weights, so this rebuilds them with the layer's ``to_qkv``, ``rotary``
-    and ``attention_mask`` (and the stack's ``key_mask``), then checks the rebuild against the layer.
+    SDPA does not return its weights, so this asks the layer for them (``SelfAttention.attention_weights``)
+    and checks that they reproduce the layer's output.
 
     Returns: (weights (b, h, T, M + T), reproduces: bool).
     """
@@ -155,16 +153,9 @@ def attention_weights(model: TransformerWrapper, tokens: torch.Tensor, mems: lis
     b, t, dim = x.shape
     normed = block.norm(x)
     mem = mems[0] if mems is not None else None
-    m = 0 if mem is None else mem.shape[1]
     key_mask = layers.key_mask(mem, None, None, b, t)
-    kv_input = normed if m == 0 else torch.cat((mem, normed), dim=1)
-    q, k, v = attn.to_qkv(kv_input).view(b, m + t, 3, attn.heads, attn.dim_head).permute(2, 0, 3, 1, 4)
-    q = q[:, :, m:]
-    k = apply_rotary(k, attn.rotary(memory_positions(m, t, attn.mem_positions, device=x.device)))
-    q = apply_rotary(q, attn.rotary(torch.arange(t, device=x.device)))
-    allowed = attn.attention_mask(b, t, m, key_mask, x.device)  # (b, 1, T, M+T)
-    scores = (q @ k.transpose(-1, -2)) / math.sqrt(attn.dim_head)
-    weights = scores.masked_fill(~allowed, float("-inf")).softmax(dim=-1)
+    weights = attn.attention_weights(normed, mem, key_mask)
+    _, _, v = attn.project(normed, mem)
     out = attn.to_out((weights @ v).transpose(1, 2).reshape(b, t, dim))
     reference = attn(normed, mem=mem, key_mask=key_mask)
     return weights, bool(torch.allclose(out, reference, atol=1e-10, rtol=0))

@@ -37,8 +37,12 @@ class SelfAttention(nn.Module):
             self.mem_v = nn.Parameter(torch.randn(heads, num_mem_kv, self.dim_head))
         self.rotary = RotaryEmbedding(self.dim_head) if rotary else None
 
-    def forward(self, x: Tensor, mem: Tensor | None = None, key_mask: Tensor | None = None) -> Tensor:
-        b, t, dim = x.shape
+    def project(self, x: Tensor, mem: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """Queries for current tokens; keys and values for ``[mem_kv ; memory ; current]``, rotated.
+
+        Returns q (b, h, T, d), k and v (b, h, mem_kv + M + T, d).
+        """
+        b, t, _ = x.shape
         m = 0 if mem is None else mem.shape[1]
         kv_input = x if m == 0 else torch.cat((mem, x), dim=1)  # (b, M+T, dim)
         qkv = self.to_qkv(kv_input).view(b, m + t, 3, self.heads, self.dim_head)
@@ -51,6 +55,12 @@ class SelfAttention(nn.Module):
         if self.num_mem_kv > 0:
             k = torch.cat((self.mem_k.expand(b, -1, -1, -1), k), dim=2)
             v = torch.cat((self.mem_v.expand(b, -1, -1, -1), v), dim=2)
+        return q, k, v
+
+    def forward(self, x: Tensor, mem: Tensor | None = None, key_mask: Tensor | None = None) -> Tensor:
+        b, t, dim = x.shape
+        m = 0 if mem is None else mem.shape[1]
+        q, k, v = self.project(x, mem)
         dropout = self.dropout if self.training else 0.0
         if key_mask is None and m == 0 and self.num_mem_kv == 0:
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=self.causal)
@@ -59,6 +69,15 @@ class SelfAttention(nn.Module):
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout)
         out = out.transpose(1, 2).reshape(b, t, dim)
         return self.to_out(out)
+
+    def attention_weights(self, x: Tensor, mem: Tensor | None = None, key_mask: Tensor | None = None) -> Tensor:
+        """The post-softmax weights forward uses (SDPA returns none): (b, h, T, mem_kv + M + T)."""
+        b, t, _ = x.shape
+        m = 0 if mem is None else mem.shape[1]
+        q, k, _ = self.project(x, mem)
+        scores = (q @ k.transpose(-1, -2)) * self.dim_head**-0.5
+        allowed = self.attention_mask(b, t, m, key_mask, x.device)
+        return scores.masked_fill(~allowed, float("-inf")).softmax(dim=-1)
 
     def attention_mask(self, b: int, t: int, m: int, key_mask: Tensor | None, device) -> Tensor:
         """Boolean (b, 1, T, mem_kv + M + T): True where a query may attend a key."""
