@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +20,18 @@ from xtlab.seeding import seed_everything
 from xtlab.training import train
 
 SEQ_LENGTH = 6  # digits per source row
+
+
+@contextlib.contextmanager
+def one_cpu_thread() -> Iterator[None]:
+    """Run torch on one CPU thread inside the block: for models this small, threads cost more than they give
+    (ten times slower on a busy 2-core machine), and the result does not depend on it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def build_seq2seq_model(*, encoder_keeps_logits: bool = False, dim: int = 32, depth: int = 1, heads: int = 2,
@@ -69,6 +83,11 @@ def train_seq2seq(task: str = "reverse", steps: int = 120, *, encoder_keeps_logi
 
     Training rows come from generator ``seed + 1``, held-out rows from ``seed + 1000`` (a different stream).
     """
+    with one_cpu_thread():
+        return _train_seq2seq(task, steps, encoder_keeps_logits, batch_size, held_out, lr, seed, device)
+
+
+def _train_seq2seq(task, steps, encoder_keeps_logits, batch_size, held_out, lr, seed, device) -> Seq2SeqRun:
     target = resolve_device(device)
     model = build_seq2seq_model(encoder_keeps_logits=encoder_keeps_logits, seed=seed).to(target)
     train_rows = torch.Generator().manual_seed(seed + 1)
@@ -99,8 +118,9 @@ def seq2seq_loss_fn(batch_size: int = 4, seed: int = 0):
 
 def encoder_unused_parameters(encoder_keeps_logits: bool, dim: int = 32) -> list[UnusedParameter]:
     """Run the unused-parameter finder on the lab's model, with or without the bug."""
-    model = build_seq2seq_model(encoder_keeps_logits=encoder_keeps_logits, dim=dim)
-    return find_unused_parameters(model, seq2seq_loss_fn())
+    with one_cpu_thread():
+        model = build_seq2seq_model(encoder_keeps_logits=encoder_keeps_logits, dim=dim)
+        return find_unused_parameters(model, seq2seq_loss_fn())
 
 
 _SHAPE_ONLY_INITS = {"normal_", "uniform_", "zero_", "zeros_", "ones_", "fill_", "trunc_normal_", "constant_",
