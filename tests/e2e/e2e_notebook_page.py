@@ -1,0 +1,258 @@
+"""Drive one notebook in a JupyterLab page, and report what a learner would see go wrong.
+
+The checker functions return lists of problems (empty when all is well) instead of asserting,
+so the same functions are run on the labs (expecting none) and on broken fixture notebooks
+(expecting each failure to be caught).
+
+The page must come from a server started with ``expose_app_in_browser`` (``window.jupyterapp``):
+commands run through JupyterLab's own command registry, the way its menus run them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from playwright.sync_api import Page
+
+# Text that JupyterLab / ipywidgets show instead of a widget that did not render.
+WIDGET_FAILURE_TEXTS = ("Loading widget...", "Error displaying widget", "model not found", "Failed to load view")
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+SAVED_SCREENSHOTS: list[Path] = []  # every screenshot this run saved, for the closing summary
+
+# The current notebook panel, its kernel and its cells, as JupyterLab's own objects.
+_CURRENT_PANEL_JS = "const panel = window.jupyterapp.shell.currentWidget;"
+
+
+def load_lab(page: Page, url: str, timeout_s: float = 60.0) -> None:
+    """Load JupyterLab at ``url`` and wait until its application object is ready."""
+    page.goto(url, timeout=timeout_s * 1000)
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=timeout_s * 1000)
+    page.evaluate("() => window.jupyterapp.restored")
+
+
+def open_notebook(page: Page, path: str, timeout_s: float = 60.0) -> None:
+    """Open ``path`` (relative to the server's root) as a learner would, and wait until its kernel is idle."""
+    page.evaluate("path => window.jupyterapp.commands.execute('docmanager:open', {path, factory: 'Notebook'})", path)
+    page.wait_for_function(
+        f"""(path) => {{
+            {_CURRENT_PANEL_JS}
+            const kernel = panel && panel.context && panel.context.path === path
+                && panel.sessionContext.session && panel.sessionContext.session.kernel;
+            return kernel && kernel.status === 'idle';
+        }}""",
+        arg=path,
+        timeout=timeout_s * 1000,
+    )
+
+
+def close_all_documents(page: Page) -> None:
+    """Close every open document without the "save changes?" dialog (the served files are copies)."""
+    page.evaluate(
+        """async () => {
+            const app = window.jupyterapp;
+            for (const widget of [...app.shell.widgets('main')]) if (widget.context) widget.context.model.dirty = false;
+            await app.commands.execute('application:close-all');
+        }"""
+    )
+
+
+def run_all_cells(page: Page, timeout_s: float = 120.0) -> float:
+    """Clear the stored outputs, run every cell (Run > Run All Cells), wait for the kernel; return seconds taken.
+
+    Raises:
+        TimeoutError: when the cells have not finished within ``timeout_s``.
+    """
+    start = time.monotonic()
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
+    # The command's promise settles once the last queued cell has finished.
+    finished = page.evaluate(
+        """async (timeoutMs) => {
+            const run = window.jupyterapp.commands.execute('notebook:run-all-cells').then(() => true);
+            const late = new Promise(resolve => setTimeout(() => resolve(false), timeoutMs));
+            return Promise.race([run, late]);
+        }""",
+        timeout_s * 1000,
+    )
+    if not finished:
+        raise TimeoutError(f"the cells had not finished after {timeout_s} s")
+    page.wait_for_function(
+        f"() => {{ {_CURRENT_PANEL_JS} return panel.sessionContext.session.kernel.status === 'idle'; }}",
+        timeout=timeout_s * 1000,
+    )
+    return time.monotonic() - start
+
+
+def error_outputs(page: Page) -> list[str]:
+    """One line per cell that shows an error output: its index, the exception name and value."""
+    return page.evaluate(
+        f"""() => {{
+            {_CURRENT_PANEL_JS}
+            const problems = [];
+            const cells = panel.content.model.cells;
+            for (let i = 0; i < cells.length; i++) {{
+                const cell = cells.get(i);
+                if (cell.type !== 'code') continue;
+                for (const output of cell.outputs.toJSON()) {{
+                    if (output.output_type === 'error')
+                        problems.push(`cell ${{i}}: ${{output.ename}}: ${{output.evalue}}`);
+                }}
+            }}
+            return problems;
+        }}"""
+    )
+
+
+def unfinished_cells(page: Page) -> list[str]:
+    """One line per code cell that never ran or is still queued (its prompt is empty or ``[*]``)."""
+    return page.evaluate(
+        f"""() => {{
+            {_CURRENT_PANEL_JS}
+            const problems = [];
+            const cells = panel.content.model.cells;
+            for (let i = 0; i < cells.length; i++) {{
+                const cell = cells.get(i);
+                if (cell.type === 'code' && cell.sharedModel.getSource().trim() && !cell.executionCount)
+                    problems.push(`cell ${{i}} has no execution count`);
+            }}
+            return problems;
+        }}"""
+    )
+
+
+def widget_problems(page: Page, timeout_s: float = 15.0) -> list[str]:
+    """Problems with the notebook's widget outputs; waits up to ``timeout_s`` for them to render.
+
+    Every output that carries the widget MIME type must be drawn by the widget manager: its
+    output node holds a widget view (``.jupyter-widgets`` with a ``widget-*`` class), not the
+    text/plain fallback (the model's repr) and none of the loading or error texts.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        problems = page.evaluate(
+            f"""([mime, failureTexts]) => {{
+                {_CURRENT_PANEL_JS}
+                const problems = [];
+                panel.content.widgets.forEach((cell, i) => {{
+                    if (cell.model.type !== 'code') return;
+                    const outputs = cell.model.outputs.toJSON();
+                    const children = cell.node.querySelectorAll('.jp-OutputArea-child');
+                    outputs.forEach((output, k) => {{
+                        if (!output.data || !output.data[mime]) return;
+                        const node = children[k] && children[k].querySelector('.jp-OutputArea-output');
+                        const where = `cell ${{i}}, output ${{k}}`;
+                        if (!node) {{ problems.push(`${{where}}: not on the page`); return; }}
+                        if (node.dataset.mimeType === 'text/plain')
+                            problems.push(`${{where}}: shown as text, not a widget: ${{node.innerText.slice(0, 80)}}`);
+                        else if (!node.querySelector('.jupyter-widgets[class*="widget-"]'))
+                            problems.push(`${{where}}: holds no widget view`);
+                        for (const text of failureTexts)
+                            if (node.innerText.includes(text)) problems.push(`${{where}}: shows "${{text}}"`);
+                    }});
+                }});
+                return problems;
+            }}""",
+            [WIDGET_MIME, list(WIDGET_FAILURE_TEXTS)],
+        )
+        if not problems or time.monotonic() > deadline:
+            return problems
+        time.sleep(0.25)
+
+
+@dataclass
+class ControlMove:
+    """What happened when a control of the first panel moved.
+
+    Args:
+        control: which kind of control moved (``slider``, ``checkbox``, ``dropdown``, ``toggle``).
+        image_changed: whether the panel's image bytes changed within the time limit.
+        seconds: time from the move until the new image (or until giving up).
+    """
+
+    control: str
+    image_changed: bool
+    seconds: float
+
+
+# Controls a panel may have, and the first output that holds one of them and an image: a LabPanel.
+_CONTROLS = ".widget-slider, .widget-checkbox, .widget-dropdown, .widget-toggle-button, .widget-toggle-buttons"
+_PANEL_IMAGE = "img.widget-image"
+_FIRST_PANEL_JS = f"""
+    const panelNode = [...document.querySelectorAll('.jp-OutputArea-output')]
+      .find(node => node.querySelector('{_PANEL_IMAGE}') && node.querySelector('{_CONTROLS}'));
+"""
+
+
+def panel_image_digest(page: Page) -> str:
+    """SHA-256 of the PNG bytes the first panel's <img> shows (empty string when there is none)."""
+    payload = page.evaluate(
+        f"""async () => {{
+            {_FIRST_PANEL_JS}
+            const img = panelNode && panelNode.querySelector('{_PANEL_IMAGE}');
+            if (!img || !img.src) return [];
+            const bytes = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
+            return Array.from(bytes);
+        }}"""
+    )
+    return hashlib.sha256(bytes(payload)).hexdigest() if payload else ""
+
+
+def move_first_control(page: Page, timeout_s: float = 20.0) -> ControlMove:
+    """Move one control of the first panel as a learner would, and wait for its image to change.
+
+    Prefers a slider (focus its handle, press ArrowRight, or ArrowLeft at the maximum), then a
+    checkbox, a toggle button, a dropdown (next option).
+    """
+    has_panel = page.evaluate(f"() => {{ {_FIRST_PANEL_JS} return !!panelNode; }}")
+    if not has_panel:
+        raise LookupError("the notebook shows no panel (a widget output with an image and a control)")
+    before = panel_image_digest(page)
+    panel = (
+        page.locator(".jp-OutputArea-output")
+        .filter(has=page.locator(_PANEL_IMAGE))
+        .filter(has=page.locator(_CONTROLS))
+        .first
+    )
+    panel.scroll_into_view_if_needed()
+    kind = _move_a_control(panel)
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        after = panel_image_digest(page)
+        if after and after != before:
+            return ControlMove(kind, True, time.monotonic() - start)
+        time.sleep(0.1)
+    return ControlMove(kind, False, time.monotonic() - start)
+
+
+def _move_a_control(panel) -> str:
+    sliders = panel.locator(".widget-slider .noUi-handle")
+    if sliders.count():
+        handle = sliders.first
+        at_max = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax")
+        handle.focus()
+        handle.press("ArrowLeft" if at_max else "ArrowRight")
+        return "slider"
+    checkboxes = panel.locator(".widget-checkbox input[type=checkbox]")
+    if checkboxes.count():
+        checkboxes.first.click()
+        return "checkbox"
+    toggles = panel.locator(".widget-toggle-button, .widget-toggle-buttons button:not(.mod-active)")
+    if toggles.count():
+        toggles.first.click()
+        return "toggle"
+    dropdown = panel.locator(".widget-dropdown select").first
+    options = dropdown.locator("option").all_inner_texts()
+    current = dropdown.evaluate("select => select.selectedIndex")
+    dropdown.select_option(index=(current + 1) % len(options))
+    return "dropdown"
+
+
+def save_screenshot(page: Page, folder: Path, name: str) -> Path:
+    """Save what the page shows now as ``folder/name.png``; return the path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path))
+    SAVED_SCREENSHOTS.append(path)
+    return path
