@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import tempfile
@@ -16,6 +17,7 @@ from xtlab.experiments.weight_tying_models import (
     ModelSize,
     build_model,
     embedding_weight,
+    one_cpu_thread,
     output_weight,
     tie_verdict,
 )
@@ -74,12 +76,7 @@ class DriftResult:
     error: str | None = None
 
 
-def drift_after_path(style: str, path: str, steps: int = 5, lr: float = 1e-2, seed: int = 0) -> DriftResult:
-    """Run ``path`` on a ``style`` model, then train it ``steps`` AdamW steps on random tokens.
-
-    Untied weights drift apart (distance grows from 0); tied ones stay at distance 0.
-    A path that raises gives empty arrays and its error text.
-    """
+def _drift_after_path(style: str, path: str, steps: int, lr: float, seed: int) -> DriftResult:
     _check_positive("steps", steps, integer=True)
     _check_positive("lr", lr)
     outcome = run_path(style, path, seed)
@@ -149,13 +146,7 @@ def _decay_count(model: nn.Module, lr: float, weight_decay: float) -> float:
     return math.log(factor) / math.log(1.0 - lr * weight_decay)
 
 
-def compare_aliased_updates(steps: int = 5, lr: float = 1e-3, weight_decay: float = 0.1,
-                            seed: int = 0) -> UpdateComparison:
-    """Train a naive-tied model and the same model after ``load_state_dict(assign=True)`` (aliased) side by side.
-
-    Both start from the same values and see the same batches; the aliased model's two Parameters each get
-    an AdamW update of the one shared memory, so its steps are larger (about 2x), and weight decay is applied twice.
-    """
+def _compare_aliased_updates(steps: int, lr: float, weight_decay: float, seed: int) -> UpdateComparison:
     _check_positive("steps", steps, integer=True)
     _check_positive("lr", lr)
     _check_non_negative("weight_decay", weight_decay)
@@ -202,12 +193,7 @@ def _train_meta_initialised(style: str, steps: int, lr: float, seed: int) -> nn.
     return model
 
 
-def validation_symptom(steps: int = 30, lr: float = 2e-2, seed: int = 0, val_batches: int = 2) -> SymptomResult:
-    """Train a naive and a TiedLinear model built via meta -> to_empty; save, reload, compare validation loss.
-
-    The naive model trains untied (to_empty made new Parameters), so its checkpoint holds two different
-    tensors; loading it into a freshly built naive model (tied again) keeps only the last key's values for both.
-    """
+def _validation_symptom(steps: int, lr: float, seed: int, val_batches: int) -> SymptomResult:
     _check_positive("steps", steps, integer=True)
     _check_positive("lr", lr)
     _check_positive("val_batches", val_batches, integer=True)
@@ -230,3 +216,35 @@ def validation_symptom(steps: int = 30, lr: float = 2e-2, seed: int = 0, val_bat
         reloaded.load_state_dict(state)
         val_reloaded[style] = evaluate_loss(reloaded, val_batch_fn, val_batches)
     return SymptomResult(steps, verdicts, losses, val_trained, val_reloaded, differ)
+
+
+def drift_after_path(style: str, path: str, steps: int = 5, lr: float = 1e-2, seed: int = 0) -> DriftResult:
+    """Run ``path`` on a ``style`` model, then train it ``steps`` AdamW steps on random tokens.
+
+    Untied weights drift apart (distance grows from 0); tied ones stay at distance 0.
+    A path that raises gives empty arrays and its error text.
+    """
+    with one_cpu_thread():
+        return _drift_after_path(style, path, steps, lr, seed)
+
+
+@functools.lru_cache(maxsize=16)  # the notebook and its panel ask for the same comparison
+def compare_aliased_updates(steps: int = 5, lr: float = 1e-3, weight_decay: float = 0.1,
+                            seed: int = 0) -> UpdateComparison:
+    """Train a naive-tied model and the same model after ``load_state_dict(assign=True)`` (aliased) side by side.
+
+    Both start from the same values and see the same batches; the aliased model's two Parameters each get
+    an AdamW update of the one shared memory, so its steps are larger, and weight decay is applied twice.
+    """
+    with one_cpu_thread():
+        return _compare_aliased_updates(steps, lr, weight_decay, seed)
+
+
+def validation_symptom(steps: int = 100, lr: float = 2e-2, seed: int = 0, val_batches: int = 2) -> SymptomResult:
+    """Train a naive and a TiedLinear model built via meta -> to_empty; save, reload, compare validation loss.
+
+    The naive model trains untied (to_empty made new Parameters), so its checkpoint holds two different
+    tensors; loading it into a freshly built naive model (tied again) keeps only the last key's values for both.
+    """
+    with one_cpu_thread():
+        return _validation_symptom(steps, lr, seed, val_batches)

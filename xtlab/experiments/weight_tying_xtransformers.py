@@ -13,6 +13,7 @@ from torch import nn
 from x_transformers import Decoder as XDecoder
 from x_transformers import TransformerWrapper as XTransformerWrapper
 
+from xtlab.experiments.weight_tying_models import one_cpu_thread
 from xtlab.model import Decoder, TransformerWrapper
 
 
@@ -63,6 +64,11 @@ def _changes(fn, edit) -> bool:
 
 def copy_and_pickle(library: str, seed: int = 0) -> CopyAndPickle:
     """Deepcopy a tied model, then edit the original's / the copy's embedding and watch the copy's logits."""
+    with one_cpu_thread():
+        return _copy_and_pickle(library, seed)
+
+
+def _copy_and_pickle(library: str, seed: int) -> CopyAndPickle:
     original = build_tied(library, seed).eval()
     copied = copy.deepcopy(original).eval()
     hidden = torch.randn(2, 5, 32, generator=torch.Generator().manual_seed(seed))
