@@ -11,7 +11,6 @@ from xtlab.experiments.xl_rotary_equality import (
     empty_memories,
     example_tokens,
     segmented_vs_full,
-    single_thread,
 )
 
 
@@ -89,13 +88,6 @@ def test_attention_weights_rows_sum_to_one_and_are_causal():
     assert torch.allclose(weights.sum(-1), torch.ones(1, 2, 6, dtype=torch.float64))
     current = weights[..., 3:]
     assert (current.triu(diagonal=1) == 0).all()
-
-
-def test_single_thread_restores_the_thread_count():
-    before = torch.get_num_threads()
-    with single_thread():
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
 
 
 @pytest.mark.parametrize(("kwargs", "error", "text"), [

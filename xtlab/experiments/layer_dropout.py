@@ -7,10 +7,8 @@ A "block" is one residual branch (``attn_layers.layers.i``): a layer of depth ``
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -22,23 +20,13 @@ from xtlab.device import resolve_device
 from xtlab.diagnostics import GradientPresence, GradientState, record_gradient_presence
 from xtlab.model import Decoder, TransformerWrapper
 from xtlab.seeding import seed_everything
+from xtlab.threads import one_cpu_thread
 from xtlab.training import lm_loss
 
 MODES = ("train", "eval")
 BLOCK_PREFIX = "attn_layers.layers."
 BLOCK_DEPTH = 3  # "attn_layers.layers.3" has three name components
 DIM, HEADS, BATCH_SIZE, SEQ_LEN, LEARNING_RATE = 32, 2, 8, 16, 3e-3
-
-
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch on one CPU thread: tiny matmuls are slower with two threads on a busy 2-core machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def build_model(vocab_size: int, depth: int, layer_dropout: float, neuron_dropout: float = 0.0,
@@ -128,7 +116,7 @@ def run_layer_dropout(layer_dropout: float = 0.1, depth: int = 4, steps: int = 6
 def _run_layer_dropout(layer_dropout: float, depth: int, steps: int, seed: int, mode: str, neuron_dropout: float,
                        device: torch.device) -> LayerDropoutRun:
     corpus = load_corpus()
-    with single_thread():
+    with one_cpu_thread():
         model = build_model(corpus.tokenizer.vocab_size, depth, layer_dropout, neuron_dropout, seed).to(device)
         model.train(mode == "train")
         optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE)

@@ -12,7 +12,8 @@ import torch
 
 from xtlab.data import get_batch, load_corpus
 from xtlab.device import resolve_device
-from xtlab.experiments.layer_dropout import BATCH_SIZE, LEARNING_RATE, SEQ_LEN, build_model, single_thread
+from xtlab.experiments.layer_dropout import BATCH_SIZE, LEARNING_RATE, SEQ_LEN, build_model
+from xtlab.threads import one_cpu_thread
 from xtlab.training import evaluate_loss, train
 
 
@@ -80,7 +81,7 @@ def compare_layer_dropout(layer_dropouts: tuple[float, ...] = (0.0, 0.3), steps:
         raise ValueError(f"train_tokens={train_tokens} must exceed the sequence length {SEQ_LEN}")
     train_eval = _fixed_batches(train_slice, eval_batches, seed + 1, device)
     val_eval = _fixed_batches(corpus.val, eval_batches, seed + 2, device)
-    with single_thread():
+    with one_cpu_thread():
         curves = tuple(_train_curve(float(p), corpus.tokenizer.vocab_size, train_slice, train_eval, val_eval, steps,
                                     depth, eval_every, eval_batches, seed, device) for p in layer_dropouts)
     return DropoutComparison(depth, steps, train_tokens, curves)

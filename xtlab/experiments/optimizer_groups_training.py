@@ -7,7 +7,6 @@ after every optimizer step. Models and batches are built on the CPU, so every de
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -19,6 +18,7 @@ from xtlab.data import get_batch, load_corpus
 from xtlab.device import resolve_device
 from xtlab.diagnostics.optimizer_groups import param_groups
 from xtlab.experiments.optimizer_groups_model import specimen_model
+from xtlab.threads import one_cpu_thread
 from xtlab.training import train
 
 # label -> (strategy, exempt categories); None means the naive AdamW(model.parameters(), weight_decay=wd)
@@ -84,17 +84,6 @@ class NormTrace:
         return float(trace[-1] / trace[0])
 
 
-@contextmanager
-def _one_cpu_thread():
-    """Run with one intra-op CPU thread: these models are tiny, and on a busy machine extra threads only wait."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def _train_and_record(model: nn.Module, optimizer: torch.optim.Optimizer, steps: int,
                       record: dict[str, Callable[[nn.Module], float]]) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Train; return each recorded quantity after 0..steps updates, and the losses."""
@@ -104,7 +93,7 @@ def _train_and_record(model: nn.Module, optimizer: torch.optim.Optimizer, steps:
         for key, fn in record.items():
             values[key].append(fn(m))
 
-    with _one_cpu_thread():
+    with one_cpu_thread():
         history = train(model, _batch_fn(), steps, optimizer=optimizer, callback=before_update)
     for key, fn in record.items():
         values[key].append(fn(model))

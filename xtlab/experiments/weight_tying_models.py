@@ -7,8 +7,7 @@ a ``TiedLinear`` that registers the embedding as its own submodule).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -37,21 +36,6 @@ class ModelSize:
     dim: int = 32
     depth: int = 1
     heads: int = 2
-
-
-@contextmanager
-def one_cpu_thread() -> Iterator[None]:
-    """Run torch's CPU ops on one thread inside the block, then restore the previous count.
-
-    Models of dim 32 are far too small to gain from intra-op threads; on a busy 2-core machine the threads'
-    synchronisation made the lab's training runs 10x to 25x slower than one thread (measured).
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def check_style(style: str) -> str:

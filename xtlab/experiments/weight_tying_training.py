@@ -17,11 +17,11 @@ from xtlab.experiments.weight_tying_models import (
     ModelSize,
     build_model,
     embedding_weight,
-    one_cpu_thread,
     output_weight,
     tie_verdict,
 )
 from xtlab.experiments.weight_tying_paths import run_path
+from xtlab.threads import one_cpu_thread
 from xtlab.training import evaluate_loss, train
 
 TRAIN_SIZE = ModelSize(num_tokens=44, max_seq_len=32, dim=32, depth=2, heads=2)  # 44: the corpus vocabulary

@@ -13,8 +13,8 @@ from torch import nn
 from x_transformers import Decoder as XDecoder
 from x_transformers import TransformerWrapper as XTransformerWrapper
 
-from xtlab.experiments.weight_tying_models import one_cpu_thread
 from xtlab.model import Decoder, TransformerWrapper
+from xtlab.threads import one_cpu_thread
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,6 @@ Everything here runs on the CPU in float64, so the numbers printed do not depend
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,22 +15,11 @@ import torch
 from xtlab.model import Decoder, TransformerWrapper
 from xtlab.model.checks import check_int
 from xtlab.seeding import seed_everything
+from xtlab.threads import one_cpu_thread
 
 NUM_TOKENS = 64
 DIM, DEPTH, HEADS = 32, 2, 2
 EXACT_TOLERANCE = 1e-12  # float64 rounding of this tiny model is ~1e-15; a real bug is >= 1e-3
-
-
-@contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch on one CPU thread, then restore: for these tiny matrices, waking a second thread on a busy
-    machine costs a hundred times more than the arithmetic."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def build_xl_model(*, mem_positions: str = "continuous", mask_empty_mems: bool = True, mem_record: str = "normed",
@@ -106,7 +93,7 @@ def segmented_vs_full(config: str = "correct", segment_len: int = 8, num_segment
     model = build_xl_model(max_mem_len=max_mem_len, dtype=dtype, **CONFIGS[config]).to(device)
     tokens = example_tokens(segment_len * num_segments).to(device)
     diffs = []
-    with torch.no_grad(), single_thread():
+    with torch.no_grad(), one_cpu_thread():
         full = model(tokens)
         mems = [torch.zeros(1, max_mem_len, DIM, dtype=dtype, device=device) for _ in range(DEPTH)] \
             if start_from_zeros else None
@@ -168,7 +155,7 @@ def empty_memories(num_mems: int = 4, seq_len: int = 8) -> EmptyMemories:
     tokens = example_tokens(seq_len)
     zeros = [torch.zeros(1, num_mems, DIM, dtype=torch.float64) for _ in range(DEPTH)]
     diffs, weights, memory_weight, reproduce = {}, {}, {}, []
-    with torch.no_grad(), single_thread():
+    with torch.no_grad(), one_cpu_thread():
         base_model = build_xl_model()
         base = base_model(tokens)
         w, ok = attention_weights(base_model, tokens, None)

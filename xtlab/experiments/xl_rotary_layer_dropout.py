@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from xtlab.experiments.xl_rotary_equality import single_thread
 from xtlab.model import Decoder, TransformerWrapper
 from xtlab.model.checks import check_int, check_probability
 from xtlab.seeding import seed_everything
+from xtlab.threads import one_cpu_thread
 
 LIBRARIES = ("xtlab", "x-transformers")
 NUM_TOKENS, DIM, HEADS, SEGMENT_LEN = 64, 32, 2, 6
@@ -170,7 +170,7 @@ def memory_routing(library: str = "x-transformers", skipped_layer: int = 0, dept
     segments = tokens.split(SEGMENT_LEN, dim=1)
     probe = MemoryProbe(library, model)
     try:
-        with torch.no_grad(), single_thread():
+        with torch.no_grad(), one_cpu_thread():
             model.train()
             seed_everything(seed)
             _, mems1 = model(segments[0], return_mems=True)
