@@ -15,9 +15,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +47,7 @@ class RunningLab:
         url: base URL, e.g. ``http://127.0.0.1:8891/``.
         token: the server's access token.
         root: the folder the server serves.
+        config_dir: the server's JUPYTER_CONFIG_DIR (read again on every page load).
         log_path: the server's combined stdout/stderr.
     """
 
@@ -51,6 +55,7 @@ class RunningLab:
     url: str
     token: str
     root: Path
+    config_dir: Path
     log_path: Path
 
     def api(self, path: str, method: str = "GET", timeout: float = 10.0) -> object:
@@ -67,12 +72,37 @@ class RunningLab:
         """The URL that opens JupyterLab with a fresh workspace and logs in with the token."""
         return f"{self.url}lab?token={self.token}&reset"
 
-    def shutdown_kernels(self) -> None:
-        """Shut down every kernel, so each notebook starts from a fresh one and memory stays low."""
-        for session in self.api("api/sessions"):
-            self.api(f"api/sessions/{session['id']}", method="DELETE")
-        for kernel in self.api("api/kernels"):
-            self.api(f"api/kernels/{kernel['id']}", method="DELETE")
+    def shutdown_kernels(self) -> threading.Thread:
+        """Shut down every kernel in the background (the next notebook need not wait); return the thread.
+
+        Each notebook then starts from a fresh kernel and memory stays low; stop_lab ends any
+        kernel still running.
+        """
+        sessions, kernels = self.api("api/sessions"), self.api("api/kernels")
+
+        def shut_down() -> None:
+            try:
+                for session in sessions:
+                    self.api(f"api/sessions/{session['id']}", method="DELETE", timeout=30)
+                for kernel in kernels:
+                    self.api(f"api/kernels/{kernel['id']}", method="DELETE", timeout=30)
+            except (urllib.error.URLError, ConnectionError, TimeoutError):  # already gone, or the server is stopping
+                pass
+
+        thread = threading.Thread(target=shut_down, daemon=True)
+        thread.start()
+        return thread
+
+    @contextmanager
+    def lab_extensions_disabled(self, names: list[str]) -> Iterator[None]:
+        """Pages loaded inside this block run without the JupyterLab extensions ``names``."""
+        page_config = self.config_dir / "labconfig" / "page_config.json"
+        page_config.parent.mkdir(parents=True, exist_ok=True)
+        page_config.write_text(json.dumps({"disabledExtensions": {name: True for name in names}}))
+        try:
+            yield
+        finally:
+            page_config.unlink()
 
     def log_tail(self, chars: int = 3000) -> str:
         """The end of the server's log, for failure messages."""
@@ -97,8 +127,9 @@ def start_lab(root: Path, scratch: Path, marker: str, timeout_s: float = 60.0) -
     """
     if not root.is_dir():
         raise ValueError(f"root must be an existing folder, but got {root}")
-    settings_dir, workspaces_dir, runtime_dir = (scratch / name for name in ("settings", "workspaces", "runtime"))
-    for folder in (settings_dir, workspaces_dir, runtime_dir):
+    folders = [scratch / name for name in ("settings", "workspaces", "runtime", "config")]
+    settings_dir, workspaces_dir, runtime_dir, config_dir = folders
+    for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
     for name, values in LAB_SETTINGS.items():
         target = settings_dir / name
@@ -116,7 +147,13 @@ def start_lab(root: Path, scratch: Path, marker: str, timeout_s: float = 60.0) -
     ]  # fmt: skip
     if os.geteuid() == 0:  # CI runs as root; jupyter refuses that unless told
         command.append("--allow-root")
-    env = {**os.environ, MARKER_VARIABLE: marker, "JUPYTER_RUNTIME_DIR": str(runtime_dir)}
+    # A private config dir keeps a person's ~/.jupyter out; the data dirs stay, they hold the extensions.
+    env = {
+        **os.environ,
+        MARKER_VARIABLE: marker,
+        "JUPYTER_RUNTIME_DIR": str(runtime_dir),
+        "JUPYTER_CONFIG_DIR": str(config_dir),
+    }
     env.pop("JUPYTER_TOKEN", None)
     log_path = scratch / "jupyter-lab.log"
     with log_path.open("wb") as log:
@@ -124,7 +161,7 @@ def start_lab(root: Path, scratch: Path, marker: str, timeout_s: float = 60.0) -
             command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip
-    lab = RunningLab(process, f"http://127.0.0.1:{port}/", token, root, log_path)
+    lab = RunningLab(process, f"http://127.0.0.1:{port}/", token, root, config_dir, log_path)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:

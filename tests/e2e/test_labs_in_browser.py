@@ -6,6 +6,8 @@ as a widget, and the first panel's plot re-draws when one of its controls moves.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from e2e_notebook_page import (
     error_outputs,
@@ -27,7 +29,9 @@ REDRAW_LIMIT_S = 30.0  # the labs aim for ~1 s; the limit catches a panel that n
 @pytest.mark.parametrize("notebook", lab_notebooks(), ids=lambda path: path.stem)
 def test_lab_runs_and_its_widgets_react(notebook_page, notebook):
     page = notebook_page.page
+    start = time.monotonic()
     open_notebook(page, notebook.name)
+    opened = time.monotonic() - start
     try:
         seconds = run_all_cells(page, timeout_s=RUN_ALL_LIMIT_S)
         errors = error_outputs(page)
@@ -38,7 +42,10 @@ def test_lab_runs_and_its_widgets_react(notebook_page, notebook):
         console = notebook_page.console_errors
         assert not problems, f"{notebook.name}: widgets did not render: {problems}; browser console: {console}"
         move = move_first_control(page, timeout_s=REDRAW_LIMIT_S)
-        print(f"{notebook.name}: Run All {seconds:.1f} s; moved a {move.control}, new image after {move.seconds:.1f} s")
+        print(
+            f"{notebook.name}: opened (kernel idle) in {opened:.1f} s, Run All {seconds:.1f} s, "
+            f"moved a {move.control}: new image after {move.seconds:.1f} s"
+        )
         assert move.image_changed, f"{notebook.name}: moving a {move.control} did not change the panel's image"
     finally:
         print(f"screenshot: {save_screenshot(page, notebook_page.screenshots, notebook.stem)}")
