@@ -24,7 +24,14 @@ from xtlab.diagnostics.optimizer_groups import (
     param_groups,
     strategy_disagreements,
 )
-from xtlab.diagnostics.ties import TieReport, TieStatus, inspect_ties, tie_status
+from xtlab.diagnostics.ties import (
+    TieReport,
+    TieStatus,
+    embedding_output_tie,
+    inspect_ties,
+    tensor_tie_status,
+    tie_status,
+)
 from xtlab.diagnostics.unused_parameters import UnusedParameter, find_unused_parameters
 
 __all__ = [
@@ -39,7 +46,9 @@ __all__ = [
     # ties
     "TieReport",
     "TieStatus",
+    "embedding_output_tie",
     "inspect_ties",
+    "tensor_tie_status",
     "tie_status",
     # optimizer groups
     "EXEMPT_CATEGORIES",

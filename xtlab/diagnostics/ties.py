@@ -106,3 +106,61 @@ def tie_status(model: nn.Module, first: str, second: str) -> TieStatus:
             close = sorted(candidate for candidate in names if name.split(".")[-1] in candidate)[:5]
             raise ValueError(f"{argument}={name!r} is not a parameter of this model; parameters like it: {close}")
     return inspect_ties(model).status(first, second)
+
+
+def tensor_tie_status(first: torch.Tensor, second: torch.Tensor) -> TieStatus:
+    """How two tensors relate: the same object (tied), distinct objects over one storage (half-tied), or untied."""
+    for argument, tensor in (("first", first), ("second", second)):
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"{argument} must be a tensor or Parameter, but got {type(tensor).__name__}")
+    if first is second:
+        return TieStatus.TIED
+    key = _storage_key(first)
+    return TieStatus.HALF_TIED if key is not None and key == _storage_key(second) else TieStatus.UNTIED
+
+
+def _submodule(model: nn.Module, path: str, argument: str):
+    target = model
+    for part in path.split("."):
+        if not hasattr(target, part):
+            children = sorted(name for name, _ in model.named_children())
+            raise ValueError(f"{argument}={path!r} is not an attribute of this model; its children are {children}")
+        target = getattr(target, part)
+    return target
+
+
+def _embedding_weight(module, path: str) -> torch.Tensor:
+    for candidate in (getattr(module, "weight", None), getattr(getattr(module, "emb", None), "weight", None)):
+        if isinstance(candidate, torch.Tensor):
+            return candidate
+    raise ValueError(f"embedding={path!r} has no .weight (nor .emb.weight, as x-transformers nests it)")
+
+
+def embedding_output_tie(model: nn.Module, embedding: str = "token_emb", output: str = "to_logits") -> TieStatus:
+    """Is this model's output projection tied to its token embedding, truly?
+
+    Works on xtlab models (``nn.Linear``, ``TiedLinear``, a naive assignment) and on x-transformers models,
+    whose tie is a plain function (``t @ token_emb.emb.weight.t()``): an output without a weight is probed
+    with autograd, and counts as tied only if its result depends on *this* model's embedding Parameter
+    (a deep copy whose function still reads the original model's embedding is untied).
+
+    Args:
+        model: any module. embedding, output: dotted attribute paths of the two modules.
+    """
+    require_module(model)
+    emb_weight = _embedding_weight(_submodule(model, embedding, "embedding"), embedding)
+    out = _submodule(model, output, "output")
+    if out is None:
+        raise ValueError(f"output={output!r} is None: this model has no output projection to tie")
+    out_weight = getattr(out, "weight", None)
+    if isinstance(out_weight, torch.Tensor):
+        return tensor_tie_status(emb_weight, out_weight)
+    if not callable(out):
+        raise TypeError(f"output={output!r} must be a module or function, but got {type(out).__name__}")
+    probe = torch.eye(emb_weight.shape[1], dtype=emb_weight.dtype, device=emb_weight.device)
+    with torch.enable_grad():
+        result = out(probe)
+        if not (isinstance(result, torch.Tensor) and result.requires_grad):
+            return TieStatus.UNTIED
+        (grad,) = torch.autograd.grad(result.sum(), emb_weight, allow_unused=True)
+    return TieStatus.TIED if grad is not None else TieStatus.UNTIED

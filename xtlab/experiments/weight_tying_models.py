@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from xtlab.diagnostics.ties import TieStatus, embedding_output_tie, tensor_tie_status
 from xtlab.model import Decoder, TransformerWrapper
 from xtlab.model.tied_linear import RegisteredTiedLinear, TiedLinear, tie_naively, tie_registered
 
@@ -86,16 +87,17 @@ def same_storage(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
 
+_VERDICT = {TieStatus.TIED: TIED, TieStatus.HALF_TIED: ALIASED, TieStatus.UNTIED: UNTIED}
+
+
 def pair_verdict(a: torch.Tensor, b: torch.Tensor) -> str:
     """``"tied"`` (one object), ``"aliased"`` (two objects, one storage) or ``"untied"``."""
-    if a is b:
-        return TIED
-    return ALIASED if same_storage(a, b) else UNTIED
+    return _VERDICT[tensor_tie_status(a, b)]
 
 
 def tie_verdict(model: nn.Module) -> str:
-    """How ``model``'s embedding and output weights relate: tied, aliased or untied."""
-    return pair_verdict(embedding_weight(model), output_weight(model))
+    """How ``model``'s embedding and output weights relate, from the tie inspector: tied, aliased or untied."""
+    return _VERDICT[embedding_output_tie(model)]
 
 
 def storage_pointer(tensor: torch.Tensor) -> int:

@@ -70,6 +70,11 @@ class RegisteredTiedLinear(nn.Module):
         super().__init__()
         self.tied_module = module
 
+    @property
+    def weight(self) -> nn.Parameter:
+        """The tied module's weight (the same Parameter object)."""
+        return self.tied_module.weight
+
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.tied_module.weight)
 
