@@ -17,7 +17,7 @@ from xtlab.experiments.encoder_decoder_ddp_train import parameter_checksum
 
 @pytest.fixture(scope="module")
 def reverse_run():
-    return train_seq2seq("reverse", steps=120)
+    return train_seq2seq("reverse", steps=80)
 
 
 def test_notebook_claim_the_model_learns_reverse(reverse_run):

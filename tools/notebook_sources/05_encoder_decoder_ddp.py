@@ -37,7 +37,7 @@ from xtlab.viz.encoder_decoder_ddp import ddp_panel, plot_seq2seq_run, waste_pan
 The task: reverse a row of 6 digits. The encoder reads the row; the decoder writes the answer one digit at a time,
 cross-attending to the encoder's output. A tiny model (width 32, one layer each) trains for a few seconds on CPU.
 We then decode rows it never saw and count the rows it gets exactly right."""),
-    ("code", """run = train_seq2seq("reverse", steps=120)
+    ("code", """run = train_seq2seq("reverse", steps=80)
 print(f"held-out rows exactly right: {run.accuracy_before:.2f} before training, {run.accuracy_after:.2f} after")
 print(f"example: {run.example_src} -> {run.example_pred}")
 plot_seq2seq_run(run)"""),
@@ -131,7 +131,7 @@ from xtlab.experiments.encoder_decoder_ddp_quiz import QUIZ_MODELS, build_myster
 
 mystery = build_mystery_model()
 my_answer = [p.name for p in find_unused_parameters(mystery, mystery_loss_fn)]
-check_mystery_unused(my_answer);"""),
+verdict = check_mystery_unused(my_answer)"""),
     ("md", """**Exercise 2.** Predict, for each model below, whether DDP trains it *without* `find_unused_parameters`
 (True) or fails (False). The checker decides with the finder, over several training-mode passes."""),
     ("code", """for name, (description, _) in QUIZ_MODELS.items():
@@ -143,7 +143,7 @@ check_mystery_unused(my_answer);"""),
     "tied_decoder": True,  # the tied weight is used, through the embedding and the output
     "layer_dropout": False,
 }
-check_ddp_predictions(my_predictions);"""),
+verdict = check_ddp_predictions(my_predictions)"""),
     ("md", """## What x-transformers does
 
 The library you graduate to builds its `XTransformer` encoder with `return_only_embed=True`: no `to_logits` at
