@@ -32,8 +32,9 @@ ENABLE_HINT = "install Debian's chromium (`apt-get install chromium`) to run the
 
 
 def find_chromium() -> str | None:
-    """The system Chromium (``XTLAB_CHROMIUM`` overrides); never a browser Playwright downloads."""
-    candidates = [os.environ.get("XTLAB_CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium"]
+    """The system Chromium, or ``XTLAB_CHROMIUM`` when set; never a browser Playwright downloads."""
+    override = os.environ.get("XTLAB_CHROMIUM")
+    candidates = [override] if override else [shutil.which("chromium"), "/usr/bin/chromium"]
     return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
 
 

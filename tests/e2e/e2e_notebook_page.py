@@ -14,8 +14,10 @@ import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from playwright.sync_api import Page
+if TYPE_CHECKING:  # the tests skip, rather than fail to import, where playwright is missing
+    from playwright.sync_api import Page
 
 # Text that JupyterLab / ipywidgets show instead of a widget that did not render.
 WIDGET_FAILURE_TEXTS = ("Loading widget...", "Error displaying widget", "model not found", "Failed to load view")
