@@ -29,10 +29,10 @@ REDRAW_LIMIT_S = 30.0  # the labs aim for ~1 s; the limit catches a panel that n
 @pytest.mark.parametrize("notebook", lab_notebooks(), ids=lambda path: path.stem)
 def test_lab_runs_and_its_widgets_react(notebook_page, notebook):
     page = notebook_page.page
-    start = time.monotonic()
-    open_notebook(page, notebook.name)
-    opened = time.monotonic() - start
     try:
+        start = time.monotonic()
+        open_notebook(page, notebook.name)
+        opened = time.monotonic() - start
         seconds = run_all_cells(page, timeout_s=RUN_ALL_LIMIT_S)
         errors = error_outputs(page)
         assert not errors, f"{notebook.name}: cells show errors: {errors}"
