@@ -7,6 +7,8 @@ from xtlab.experiments.encoder_decoder_ddp_launch import launch_ddp, launch_ddp_
 from xtlab.experiments.encoder_decoder_ddp_train import DDPTrainConfig
 from xtlab.viz.encoder_decoder_ddp import ddp_panel
 
+pytestmark = pytest.mark.slow  # each test starts 2 processes that import torch: seconds on a 2-core machine
+
 REDUCTION_ERROR = ("RuntimeError: Expected to have finished reduction in the prior iteration before starting "
                    "a new one.")
 

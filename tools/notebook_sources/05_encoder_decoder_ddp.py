@@ -23,8 +23,8 @@ The cause: the encoder still owned a `to_logits` projection (vocabulary logits) 
 used. DDP wants every trainable parameter to take part in every forward pass, unless you pass
 `find_unused_parameters=True`. The fix was to build the encoder without it. In this lab you see the failure with
 real `torch.distributed` processes, and the fix."""),
-    ("code", """import torch
-
+    ("code", """%matplotlib inline
+# (the line above shows the Figures that xtlab's plot functions return as images)
 from xtlab.diagnostics import find_unused_parameters
 from xtlab.experiments.encoder_decoder_ddp import (
     build_seq2seq_model, seq2seq_loss_fn, train_seq2seq, wasted_by_encoder_logits,
@@ -59,8 +59,8 @@ panel"""),
     ("code", """report = wasted_by_encoder_logits(32000, 512, "float32")
 print(f"vocab 32000, width 512: {report.wasted_params:,} unused parameters, "
       f"{report.wasted_bytes / 2**20:.1f} MiB in float32, {report.wasted_fraction:.0%} of the model")"""),
-    ("md", """A fifth of the model, doing nothing: it is stored, moved to the GPU, saved in every checkpoint, and
-DDP's gradient buckets reserve room for it too.
+    ("md", """That share of the model (printed above) does nothing: it is stored, moved to the GPU, saved in every
+checkpoint, and DDP's gradient buckets reserve room for it too.
 
 ## 3. Real DDP: two processes
 
@@ -77,7 +77,7 @@ ddp"""),
 PyTorch's message is advice) and the parameters DDP says got no gradient:"""),
     ("code", """bug = launch_ddp(DDPTrainConfig("bug", encoder_keeps_logits=True, steps=3))
 print("\\n".join(bug.lines()))"""),
-    ("md", """The first step ran; the second one failed. In the first backward pass, DDP waited for a gradient of
+    ("md", """DDP raises this at the start of the second step. In the first backward pass, DDP waited for a gradient of
 `encoder.to_logits.weight` that never came, so the gradient reduction never finished, and the next forward pass
 refuses to start.
 

@@ -4,6 +4,7 @@ button that launches real DDP."""
 from __future__ import annotations
 
 import html
+import textwrap
 
 import ipywidgets as widgets
 from matplotlib.figure import Figure
@@ -102,7 +103,7 @@ def plot_ddp_report(report: DDPRunReport | None) -> Figure:
 
 
 def _wrap(line: str, width: int = 90) -> str:
-    return "\n".join(line[i:i + width] for i in range(0, len(line), width))
+    return textwrap.fill(line, width, subsequent_indent="    ", break_long_words=True)
 
 
 def _ddp_summary(report: DDPRunReport | None) -> str:
