@@ -29,6 +29,7 @@ def test_button_launches_real_ddp_and_the_bug_fails_with_the_real_error():
     assert report.errors == (f"rank 0: {REDUCTION_ERROR}", f"rank 1: {REDUCTION_ERROR}")
     assert report.unused == ("encoder.to_logits.weight",)
     assert "Expected to have finished reduction" in panel.summary.value
+    assert not panel.launch_button.disabled and panel.launch_button.description.startswith("Launch")
     assert {p.pid for p in _children()} <= before  # every rank was joined or killed
 
 

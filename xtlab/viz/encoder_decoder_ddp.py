@@ -139,7 +139,12 @@ def ddp_panel(steps: int = 3, timeout_s: float = 60.0) -> LabPanel:
 
     def on_click(_button) -> None:
         launched["count"] += 1
-        panel.refresh()
+        label = button.description
+        button.disabled, button.description = True, "Running on 2 processes..."  # a launch takes seconds
+        try:
+            panel.refresh()
+        finally:
+            button.disabled, button.description = False, label
 
     button.on_click(on_click)
     panel.launch_button = button
