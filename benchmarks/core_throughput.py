@@ -61,11 +61,11 @@ CPU_CASES = (  # 512 tokens per step keeps the whole CPU run to a few minutes on
          segments=2, layer_dropout=0.1),
 )
 
-GPU_CASES = (
-    Case("d512 L8 seq1k", dim=512, depth=8, heads=8, seq_len=1024, batch=16),
-    Case("d1024 L8 seq2k", dim=1024, depth=8, heads=16, seq_len=2048, batch=8),
-    Case("d1024 L8 seq4k", dim=1024, depth=8, heads=16, seq_len=4096, batch=4),
-    Case("XL d512 L8 2x1k mem1k ld0.1", dim=512, depth=8, heads=8, seq_len=1024, batch=8, max_mem_len=1024,
+GPU_CASES = (  # 8k tokens per step; batch shrinks with seq so x-transformers' explicit (b, h, n, n) attention fits
+    Case("d512 L8 seq1k", dim=512, depth=8, heads=8, seq_len=1024, batch=8),
+    Case("d1024 L8 seq2k", dim=1024, depth=8, heads=16, seq_len=2048, batch=4),
+    Case("d1024 L8 seq4k", dim=1024, depth=8, heads=16, seq_len=4096, batch=2),
+    Case("XL d512 L8 2x1k mem1k ld0.1", dim=512, depth=8, heads=8, seq_len=1024, batch=4, max_mem_len=1024,
          segments=2, layer_dropout=0.1),
 )
 
@@ -198,22 +198,37 @@ def results_table(rows: list[tuple[Case, dict[str, dict[str, float]]]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (cuda runs the GPU sizes in bf16)")
-    parser.add_argument("--repeats", type=int, default=7, help="timed steps per library per case")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed steps per library per case first")
+    parser.add_argument("--repeats", type=int, default=15, help="timed steps per library per case")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads on the CPU (1: a shared 2-core machine makes spinning threads "
+                             "wait on each other, which swamps the comparison; 0: torch's default)")
+    parser.add_argument("--warmup", type=int, help="untimed steps per library per case first (1 on CPU, 2 on GPU)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit(f"--device {args.device} was asked for, but torch {torch.__version__} sees no CUDA device")
     if device.type not in ("cpu", "cuda"):
         raise SystemExit(f"--device must be cpu or cuda[:N], but got {args.device!r}")
+    if args.threads < 0:
+        raise SystemExit(f"--threads must be >= 0, but got {args.threads}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cases = GPU_CASES if device.type == "cuda" else CPU_CASES
-    rows = []
+    warmup = args.warmup if args.warmup is not None else (2 if device.type == "cuda" else 1)
+    rows, out_of_memory = [], []
     for case in cases:
-        result = run_case(case, device, repeats=args.repeats, warmup=args.warmup)
+        try:
+            result = run_case(case, device, repeats=args.repeats, warmup=warmup)
+        except torch.cuda.OutOfMemoryError:  # say which size did not fit and go on with the others
+            out_of_memory.append(case.name)
+            torch.cuda.empty_cache()
+            continue
         print(f"{case.name}: params " + ", ".join(f"{lib} {r['params']:,}" for lib, r in result.items())
               + f"; ratio {result['xtlab']['tokens_per_s'] / result['x-transformers']['tokens_per_s']:.2f}",
               file=sys.stderr, flush=True)
         rows.append((case, result))
+    if not rows:
+        raise SystemExit(f"every case ran out of memory on {device}: {out_of_memory}")
     ratios = [result["xtlab"]["tokens_per_s"] / result["x-transformers"]["tokens_per_s"] for _, result in rows]
     notes = [
         f"ratio = xtlab tok/s / x-transformers tok/s (wall, median of {args.repeats}); target >= {TARGET_RATIO} "
@@ -224,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
            else "growth of the resident set (VmHWM) over one step, gradients included."),
         "XL case: each step runs 2 segments carrying memories (max_mem_len) with layer dropout 0.1 in both libraries.",
     ]
+    if out_of_memory:
+        notes.append(f"out of memory, not measured: {', '.join(out_of_memory)}.")
     precision = "bf16 autocast" if device.type == "cuda" else "fp32"
     print(report(f"Core throughput, forward + backward ({device.type}, {precision})", machine_info(str(device)),
                  results_table(rows), notes))
