@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.xtlab-installed
 SANITIZE := notebooks/nbval_sanitize.cfg
 
-.PHONY: setup lab test unit notebooks-test lint store-notebooks bench clean
+.PHONY: setup lab test unit e2e binder-check notebooks-test lint store-notebooks bench clean
 
 setup: $(STAMP)
 
@@ -26,8 +26,16 @@ test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest tests notebooks --nbval --nbval-sanitize-with $(SANITIZE) -p no:cacheprovider
 
+# The fast loop while editing: no browser, no DDP processes, no scratch environments.
 unit: $(STAMP)
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -m "not e2e and not slow"
+
+e2e: $(STAMP)
+	$(PY) -m pytest tests/e2e -v -s
+
+# Builds a scratch venv from binder/ only and runs the tour notebook in it (a few minutes).
+binder-check: $(STAMP)
+	$(PY) tools/binder_check.py
 
 notebooks-test: $(STAMP)
 	$(PY) -m pytest notebooks --nbval --nbval-sanitize-with $(SANITIZE)

@@ -7,7 +7,6 @@ from xtlab.experiments.encoder_decoder_ddp import (
     build_seq2seq_model,
     build_shape_only,
     encoder_unused_parameters,
-    one_cpu_thread,
     train_seq2seq,
     wasted_by_encoder_logits,
 )
@@ -64,13 +63,6 @@ def test_shape_only_model_is_on_meta_and_matches_a_real_model():
 def test_waste_rejects_bad_sizes(kwargs, bad):
     with pytest.raises(ValueError, match=bad):
         wasted_by_encoder_logits(**kwargs)
-
-
-def test_one_cpu_thread_restores_the_thread_count():
-    before = torch.get_num_threads()
-    with one_cpu_thread():
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
 
 
 def test_same_seed_same_checksum_and_a_change_shows():

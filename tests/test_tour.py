@@ -59,3 +59,9 @@ def test_new_figure_rejects_non_positive_size():
     with pytest.raises(ValueError, match="-1"):
         new_figure(-1, 2)
     assert figure_to_png(new_figure(1, 1)).startswith(b"\x89PNG")
+
+
+def test_show_figures_inline_outside_ipython_is_a_no_op():
+    from xtlab.viz.figures import show_figures_inline
+
+    assert show_figures_inline() is False

@@ -23,13 +23,11 @@ The cause: the encoder still owned a `to_logits` projection (vocabulary logits) 
 used. DDP wants every trainable parameter to take part in every forward pass, unless you pass
 `find_unused_parameters=True`. The fix was to build the encoder without it. In this lab you see the failure with
 real `torch.distributed` processes, and the fix."""),
-    ("code", """%matplotlib inline
-# (the line above shows the Figures that xtlab's plot functions return as images)
-from xtlab.diagnostics import find_unused_parameters
+    ("code", """from xtlab.diagnostics import find_unused_parameters
 from xtlab.experiments.encoder_decoder_ddp import (
     build_seq2seq_model, seq2seq_loss_fn, train_seq2seq, wasted_by_encoder_logits,
 )
-from xtlab.experiments.encoder_decoder_ddp_launch import launch_ddp, launch_ddp_configs
+from xtlab.experiments.encoder_decoder_ddp_launch import launch_ddp_configs
 from xtlab.experiments.encoder_decoder_ddp_train import DDPTrainConfig
 from xtlab.viz.encoder_decoder_ddp import ddp_panel, plot_seq2seq_run, waste_panel"""),
     ("md", """## 1. The encoder–decoder learns
@@ -73,24 +71,24 @@ Try it with the button: tick or untick the bug, `find_unused_parameters`, or set
 **Launch DDP** (a launch takes a few seconds)."""),
     ("code", """ddp = ddp_panel()
 ddp"""),
-    ("md", """The same launch from a cell, with the bug. We print the first sentence of each rank's error (the rest of
-PyTorch's message is advice) and the parameters DDP says got no gradient:"""),
-    ("code", """bug = launch_ddp(DDPTrainConfig("bug", encoder_keeps_logits=True, steps=3))
+    ("md", """The same launches from a cell. Starting the processes costs seconds, so one start runs four
+trainings one after another: the fix, the bug with `find_unused_parameters=True`, the bug, and (section 4) layer
+dropout. A run that fails is recorded and the next one starts afresh. First the bug: we print the first sentence of
+each rank's error (the rest of PyTorch's message is advice) and the parameters DDP says got no gradient:"""),
+    ("code", """fixed_config = DDPTrainConfig("fixed", steps=3, timed_steps=20)
+escape_config = DDPTrainConfig("bug + find_unused_parameters", encoder_keeps_logits=True,
+                               find_unused_parameters=True, steps=3, timed_steps=20)
+bug_config = DDPTrainConfig("bug", encoder_keeps_logits=True, steps=3)
+dropout_config = DDPTrainConfig("layer dropout", dec_layer_dropout=0.25, steps=6)
+fixed, escape, bug, dropout = launch_ddp_configs((fixed_config, escape_config, bug_config, dropout_config))
 print("\\n".join(bug.lines()))"""),
     ("md", """DDP raises this at the start of the second step. In the first backward pass, DDP waited for a gradient of
 `encoder.to_logits.weight` that never came, so the gradient reduction never finished, and the next forward pass
 refuses to start.
 
-Next, three runs in one start of the processes (starting them costs seconds): the fix, the bug with
-`find_unused_parameters=True`, and (section 4) layer dropout. After training, each rank hashes all its parameters;
-equal hashes mean bit-identical weights. As a control, each rank also trains a copy without DDP on its own
-batches."""),
-    ("code", """fixed_config = DDPTrainConfig("fixed", steps=3, timed_steps=20)
-escape_config = DDPTrainConfig("bug + find_unused_parameters", encoder_keeps_logits=True,
-                               find_unused_parameters=True, steps=3, timed_steps=20)
-dropout_config = DDPTrainConfig("layer dropout", dec_layer_dropout=0.25, steps=6)
-fixed, escape, dropout = launch_ddp_configs((fixed_config, escape_config, dropout_config))
-for result in (fixed, escape):
+Now the fix and the escape hatch. After training, each rank hashes all its parameters; equal hashes mean
+bit-identical weights. As a control, each rank also trains a copy without DDP on its own batches."""),
+    ("code", """for result in (fixed, escape):
     print("\\n".join(result.lines()))"""),
     ("md", """Both train, and under DDP every rank ends with identical parameters, because DDP averages the gradients
 before each optimizer step; the copies trained without DDP drift apart.

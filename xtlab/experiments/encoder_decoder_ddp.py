@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -17,21 +15,10 @@ from xtlab.device import resolve_device
 from xtlab.diagnostics.unused_parameters import UnusedParameter, find_unused_parameters
 from xtlab.model import XTransformer
 from xtlab.seeding import seed_everything
+from xtlab.threads import one_cpu_thread
 from xtlab.training import train
 
 SEQ_LENGTH = 6  # digits per source row
-
-
-@contextlib.contextmanager
-def one_cpu_thread() -> Iterator[None]:
-    """Run torch on one CPU thread inside the block: for models this small, threads cost more than they give
-    (ten times slower on a busy 2-core machine), and the result does not depend on it."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def build_seq2seq_model(*, encoder_keeps_logits: bool = False, dim: int = 32, depth: int = 1, heads: int = 2,

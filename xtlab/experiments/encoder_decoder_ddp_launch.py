@@ -89,12 +89,8 @@ def _report(name: str, outcomes: list[RankOutcome | None], errors: dict[int, str
 
 
 def _run(train_fn, args: tuple, world_size: int, timeout_s: float):
-    """Call the xtlab DDP runner (``run_ddp`` per the toolkit contract; ``run_distributed`` in its first version)."""
-    if hasattr(ddp_runner, "run_ddp"):
-        run = ddp_runner.run_ddp(train_fn, world_size, timeout=timeout_s, args=args)
-    else:
-        run = ddp_runner.run_distributed(train_fn, world_size, timeout_s=timeout_s, args=args)
-    ranks = run.ranks if hasattr(run, "ranks") else run.results
+    """Run ``train_fn`` through xtlab's DDP runner; return per-rank values (None on error) and errors by rank."""
+    ranks = ddp_runner.run_distributed(train_fn, world_size, timeout_s=timeout_s, args=args).ranks
     return [r.value if r.ok else None for r in ranks], {r.rank: r.error for r in ranks if not r.ok}
 
 

@@ -11,8 +11,9 @@ import torch
 from torch import nn
 
 from xtlab.diagnostics.unused_parameters import find_unused_parameters
-from xtlab.experiments.encoder_decoder_ddp import build_seq2seq_model, one_cpu_thread, seq2seq_loss_fn
+from xtlab.experiments.encoder_decoder_ddp import build_seq2seq_model, seq2seq_loss_fn
 from xtlab.seeding import seed_everything
+from xtlab.threads import one_cpu_thread
 
 
 class MysteryTagger(nn.Module):

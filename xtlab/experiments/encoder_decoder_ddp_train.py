@@ -117,7 +117,8 @@ def train_ddp_configs(rank: int, world_size: int, configs: tuple[DDPTrainConfig,
     """Run several configs one after another in one process group, recording each one's error instead of raising.
 
     Why: starting the processes costs seconds on a small CPU; one start for several runs keeps the lab fast.
-    Put a config that fails last: its DDP instance may leave gradient reductions unfinished.
+    Put failing configs after the passing ones: a failed DDP instance may leave gradient reductions unfinished
+    (two failing configs in a row were checked to report their own errors).
     """
     outcomes = []
     for config in configs:

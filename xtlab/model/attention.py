@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from xtlab.model.rotary import RotaryEmbedding, apply_rotary, memory_positions
+from xtlab.model.rotary import RotaryEmbedding, memory_positions, rotate
 
 
 class SelfAttention(nn.Module):
@@ -36,26 +36,39 @@ class SelfAttention(nn.Module):
             self.mem_k = nn.Parameter(torch.randn(heads, num_mem_kv, self.dim_head))
             self.mem_v = nn.Parameter(torch.randn(heads, num_mem_kv, self.dim_head))
         self.rotary = RotaryEmbedding(self.dim_head) if rotary else None
+        self._rotation_cache: dict[tuple, tuple[Tensor, Tensor]] = {}
 
     def project(self, x: Tensor, mem: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Queries for current tokens; keys and values for ``[mem_kv ; memory ; current]``, rotated.
 
         Returns q (b, h, T, d), k and v (b, h, mem_kv + M + T, d).
         """
-        b, t, _ = x.shape
+        b, t, dim = x.shape
         m = 0 if mem is None else mem.shape[1]
-        kv_input = x if m == 0 else torch.cat((mem, x), dim=1)  # (b, M+T, dim)
-        qkv = self.to_qkv(kv_input).view(b, m + t, 3, self.heads, self.dim_head)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (b, h, M+T, d)
-        q = q[:, :, m:]  # queries only for current tokens
+        if m == 0:
+            q, k, v = self.to_qkv(x).view(b, t, 3, self.heads, self.dim_head).permute(2, 0, 3, 1, 4)
+        else:  # no queries for memory rows: project x for q, [mem ; x] for k and v (same fused weight)
+            w_q, w_kv = self.to_qkv.weight.split((dim, 2 * dim))
+            q = F.linear(x, w_q).view(b, t, self.heads, self.dim_head).transpose(1, 2)
+            kv = F.linear(torch.cat((mem, x), dim=1), w_kv).view(b, m + t, 2, self.heads, self.dim_head)
+            k, v = kv.permute(2, 0, 3, 1, 4)  # each (b, h, M+T, d)
         if self.rotary is not None:
-            key_pos = memory_positions(m, t, self.mem_positions, device=x.device)
-            k = apply_rotary(k, self.rotary(key_pos))
-            q = apply_rotary(q, self.rotary(torch.arange(t, device=x.device)))
+            cos, sin = self.rotations(m, t, x.device, x.dtype)
+            k, q = rotate(k, cos, sin), rotate(q, cos[m:], sin[m:])  # queries sit at the last T key positions
         if self.num_mem_kv > 0:
             k = torch.cat((self.mem_k.expand(b, -1, -1, -1), k), dim=2)
             v = torch.cat((self.mem_v.expand(b, -1, -1, -1), v), dim=2)
         return q, k, v
+
+    def rotations(self, m: int, t: int, device, dtype) -> tuple[Tensor, Tensor]:
+        """cos and sin (M+T, d) of the key positions, cached: the same (M, T) comes back every step."""
+        key = (m, t, self.mem_positions, device, dtype)
+        if key not in self._rotation_cache:
+            if len(self._rotation_cache) >= 16:
+                self._rotation_cache.clear()
+            angles = self.rotary(memory_positions(m, t, self.mem_positions, device=device))  # float64
+            self._rotation_cache[key] = (angles.cos().to(dtype), angles.sin().to(dtype))
+        return self._rotation_cache[key]
 
     def forward(self, x: Tensor, mem: Tensor | None = None, key_mask: Tensor | None = None) -> Tensor:
         b, t, dim = x.shape

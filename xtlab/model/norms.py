@@ -42,7 +42,7 @@ class LayerNorm(_GainNorm):
         super().__init__(dim, (dim,), "gamma", unit_offset)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.layer_norm(x, (self.dim,)) * self.gain()
+        return F.layer_norm(x, (self.dim,), weight=self.gain())  # gain inside the fused kernel
 
 
 class RMSNorm(_GainNorm):

@@ -56,7 +56,11 @@ def rotate_half(x: Tensor) -> Tensor:
 
 def apply_rotary(x: Tensor, angles: Tensor) -> Tensor:
     """Rotate ``x`` (..., n, d) by ``angles`` (n, d)."""
-    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    return rotate(x, angles.cos().to(x.dtype), angles.sin().to(x.dtype))
+
+
+def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotate ``x`` (..., n, d) given precomputed ``cos`` and ``sin`` (n, d) of its angles."""
     return x * cos + rotate_half(x) * sin
 
 

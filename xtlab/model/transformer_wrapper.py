@@ -123,7 +123,8 @@ class TransformerWrapper(nn.Module):
         if n > self.max_seq_len:
             raise ValueError(f"sequence length {n} exceeds max_seq_len={self.max_seq_len}")
         if x.numel() > 0:
-            low, high = int(x.min()), int(x.max())
+            low, high = torch.aminmax(x)  # one pass, one device sync for both ends
+            low, high = int(low), int(high)
             if low < 0 or high >= self.num_tokens:
                 bad = low if low < 0 else high
                 raise ValueError(f"token id {bad} is out of range: ids must be in [0, {self.num_tokens})")

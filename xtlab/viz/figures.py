@@ -25,3 +25,21 @@ def figure_to_png(fig: Figure, dpi: int = 80) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
+
+
+def show_figures_inline() -> bool:
+    """Let a notebook show a returned Figure as an image.
+
+    Plot functions never touch pyplot, so IPython's inline backend (which registers the Figure
+    formatter) may never be switched on; this registers a PNG formatter for ``Figure`` directly.
+    Returns whether an IPython shell was found.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # plain Python: nothing to register
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    shell.display_formatter.formatters["image/png"].for_type(Figure, figure_to_png)
+    return True
