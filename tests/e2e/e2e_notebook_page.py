@@ -11,6 +11,7 @@ commands run through JupyterLab's own command registry, the way its menus run th
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,16 +29,56 @@ SAVED_SCREENSHOTS: list[Path] = []  # every screenshot this run saved, for the c
 _CURRENT_PANEL_JS = "const panel = window.jupyterapp.shell.currentWidget;"
 
 
+def await_in_page(page: Page, promise_js: str, arg=None, timeout_s: float = 60.0):
+    """Evaluate ``promise_js`` (a JS expression of ``arg`` giving a promise) and wait at most ``timeout_s``.
+
+    ``page.evaluate`` itself has no time limit: a JupyterLab promise that never settles would hang the run.
+    """
+    settled = page.evaluate(
+        f"""async ([arg, timeoutMs]) => {{
+            const work = Promise.resolve({promise_js}).then(value => ({{done: true, value}}));
+            const late = new Promise(resolve => setTimeout(() => resolve({{done: false}}), timeoutMs));
+            return Promise.race([work, late]);
+        }}""",
+        [arg, timeout_s * 1000],
+    )
+    if not settled["done"]:
+        raise TimeoutError(f"the page did not finish {promise_js!r} within {timeout_s} s")
+    return settled.get("value")
+
+
+def run_command(page: Page, command: str, args: dict | None = None, timeout_s: float = 60.0) -> None:
+    """Execute a JupyterLab command (as its menus do) and wait for it, at most ``timeout_s``."""
+    await_in_page(page, f"window.jupyterapp.commands.execute({command!r}, arg || {{}}).then(() => true)", args,
+                  timeout_s)
+
+
 def load_lab(page: Page, url: str, timeout_s: float = 60.0) -> None:
-    """Load JupyterLab at ``url`` and wait until its application object is ready."""
+    """Load JupyterLab at ``url`` and wait until its application object is ready.
+
+    JupyterLab rewrites the URL while it starts (``?reset`` is dropped), which can replace the page's
+    JavaScript context under a waiting call: such a call is retried until ``timeout_s``.
+    """
+    from playwright.sync_api import Error as PlaywrightError
+
+    deadline = time.monotonic() + timeout_s
     page.goto(url, timeout=timeout_s * 1000)
-    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=timeout_s * 1000)
-    page.evaluate("() => window.jupyterapp.restored")
+    while True:
+        remaining = max(deadline - time.monotonic(), 1.0)
+        try:
+            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=remaining * 1000)
+            await_in_page(page, "window.jupyterapp.restored.then(() => true)", timeout_s=remaining)
+            return
+        except PlaywrightError as err:
+            if time.monotonic() >= deadline:
+                raise
+            print(f"load_lab: retrying after {type(err).__name__}: {str(err).splitlines()[0]}", file=sys.stderr)
+            time.sleep(0.5)
 
 
 def open_notebook(page: Page, path: str, timeout_s: float = 60.0) -> None:
     """Open ``path`` (relative to the server's root) as a learner would, and wait until its kernel is idle."""
-    page.evaluate("path => window.jupyterapp.commands.execute('docmanager:open', {path, factory: 'Notebook'})", path)
+    run_command(page, "docmanager:open", {"path": path, "factory": "Notebook"}, timeout_s=timeout_s)
     page.wait_for_function(
         f"""(path) => {{
             {_CURRENT_PANEL_JS}
@@ -52,12 +93,14 @@ def open_notebook(page: Page, path: str, timeout_s: float = 60.0) -> None:
 
 def close_all_documents(page: Page) -> None:
     """Close every open document without the "save changes?" dialog (the served files are copies)."""
-    page.evaluate(
-        """async () => {
+    await_in_page(
+        page,
+        """(async () => {
             const app = window.jupyterapp;
             for (const widget of [...app.shell.widgets('main')]) if (widget.context) widget.context.model.dirty = false;
             await app.commands.execute('application:close-all');
-        }"""
+            return true;
+        })()""",
     )
 
 
@@ -68,7 +111,7 @@ def run_all_cells(page: Page, timeout_s: float = 120.0) -> float:
         TimeoutError: when the cells have not finished within ``timeout_s``.
     """
     start = time.monotonic()
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
+    run_command(page, "notebook:clear-all-cell-outputs", timeout_s=30)
     # The command's promise settles once the last queued cell has finished.
     finished = page.evaluate(
         """async (timeoutMs) => {
