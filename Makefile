@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml binder/requirements.txt
 	$(PY) -m pip install --disable-pip-version-check -e ".[test]"
 	touch $(STAMP)
 
+# Containers often run as root, which JupyterLab refuses without --allow-root.
+LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: $(STAMP)
-	cd notebooks && ../$(VENV)/bin/jupyter lab
+	cd notebooks && ../$(VENV)/bin/jupyter lab $(LAB_FLAGS)
 
 # Every test: unit tests (pytest on tests/) and every notebook under nbval with outputs compared.
 test: $(STAMP)
