@@ -114,6 +114,7 @@ def test_build_adamw_reports_its_implementation_and_trains():
     model = x_decoder()
     built = build_adamw(model, lr=1e-3, weight_decay=0.1)
     assert built.implementation in ("fused", "default")
+    assert built.note.startswith("this torch has a fused" if built.implementation == "fused" else "fused unavailable")
     assert [group["weight_decay"] for group in built.optimizer.param_groups] == [0.1, 0.0]
     model(torch.zeros(1, 4).long()).sum().backward()
     built.optimizer.step()

@@ -208,12 +208,17 @@ class AdamWBuild:
     Attributes:
         optimizer: the ``torch.optim.AdamW``.
         implementation: ``"fused"`` or ``"default"``.
-        note: why the default was chosen, when it was.
+        note: why that implementation (worded without the device name, so it reads the same on every machine).
     """
 
     optimizer: torch.optim.AdamW
     implementation: str
     note: str
+
+
+FUSED_NOTE = ("this torch has a fused AdamW kernel for the parameters' device: one kernel updates every "
+              "parameter of a group per step, instead of one small kernel per parameter (for-loop) or "
+              "per operation over lists of tensors (foreach)")
 
 
 def build_adamw(
@@ -234,7 +239,7 @@ def build_adamw(
     reason = _why_fused_is_unavailable([p for group in groups for p in group["params"]])
     if not reason:
         try:
-            return AdamWBuild(torch.optim.AdamW(groups, lr=lr, betas=betas, fused=True), "fused", "")
+            return AdamWBuild(torch.optim.AdamW(groups, lr=lr, betas=betas, fused=True), "fused", FUSED_NOTE)
         except (RuntimeError, ValueError, TypeError) as err:
             reason = str(err)
     return AdamWBuild(torch.optim.AdamW(groups, lr=lr, betas=betas), "default", f"fused unavailable: {reason}")

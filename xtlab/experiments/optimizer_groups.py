@@ -204,26 +204,17 @@ class AdamWChoice:
 def adamw_choice(device: str | torch.device = "cpu") -> AdamWChoice:
     """Build AdamW over the specimen's groups on ``device`` and report the implementation it uses.
 
-    The reason is worded without the device name so the text is the same on every machine.
+    The reason is the toolkit's own note, worded without the device name.
     """
     model = specimen_model().to(device)
     build = build_adamw(model, lr=1e-3, weight_decay=0.1)
-    fused = build.implementation == "fused"
-    if fused:
-        reason = ("this torch has a fused AdamW kernel for the parameters' device: one kernel updates every "
-                  "parameter of a group per step, instead of one small kernel per parameter (for-loop) or "
-                  "per operation over lists of tensors (foreach)")
-    else:
-        reason = build.note
-    return AdamWChoice(build.implementation, fused, reason)
+    return AdamWChoice(build.implementation, build.implementation == "fused", build.note)
 
 
 def classify_all(model: nn.Module, names: Iterable[str], strategy: str = "by_type") -> dict[str, str]:
     """The group of each named parameter under ``strategy``."""
     rows = describe_parameters(model, strategy)
     return {name: row_named(rows, name).group for name in names}
-
-
 
 
 def groups_by_category(rows: Iterable[ParameterRow]) -> dict[str, set[str]]:

@@ -80,11 +80,9 @@ def output_weight(model: nn.Module) -> torch.Tensor:
     raise TypeError(f"to_logits must be an nn.Linear, TiedLinear or RegisteredTiedLinear, but got {type(out).__name__}")
 
 
-def same_storage(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """Whether ``a`` and ``b`` live in the same memory (meta tensors hold none, so never)."""
-    if a.device.type == "meta" or b.device.type == "meta" or a.device != b.device:
-        return False
-    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+def shares_storage(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether ``a`` and ``b`` live in the same memory (one object or two); meta tensors hold none."""
+    return tensor_tie_status(a, b) is not TieStatus.UNTIED
 
 
 _VERDICT = {TieStatus.TIED: TIED, TieStatus.HALF_TIED: ALIASED, TieStatus.UNTIED: UNTIED}

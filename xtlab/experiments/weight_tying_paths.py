@@ -22,7 +22,7 @@ from xtlab.experiments.weight_tying_models import (
     check_style,
     embedding_weight,
     output_weight,
-    same_storage,
+    shares_storage,
     storage_pointer,
     tie_keys,
     tie_verdict,
@@ -64,6 +64,14 @@ def _fresh(style: str, seed: int) -> nn.Module:
     return build_model(style, seed=seed)
 
 
+def _saved_and_loaded(model: nn.Module) -> dict[str, torch.Tensor]:
+    """``model``'s state_dict after ``torch.save`` and ``torch.load(weights_only=True)`` (shared storage is kept)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.pt")
+        torch.save(model.state_dict(), path)
+        return torch.load(path, weights_only=True)
+
+
 def path_as_built(style: str, seed: int):
     return _fresh(style, seed), {}
 
@@ -71,12 +79,8 @@ def path_as_built(style: str, seed: int):
 def path_torch_save_load(style: str, seed: int):
     """``torch.save(state_dict)`` -> ``torch.load(weights_only=True)`` -> ``load_state_dict`` into a new model."""
     source = _fresh(style, seed)
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "model.pt")
-        torch.save(source.state_dict(), path)
-        state = torch.load(path, weights_only=True)
     target = _fresh(style, seed + 1)
-    target.load_state_dict(state)
+    target.load_state_dict(_saved_and_loaded(source))
     return target, {"values_restored": torch.equal(embedding_weight(target), embedding_weight(source))}
 
 
@@ -111,13 +115,8 @@ def path_conflicting_keys(style: str, seed: int):
 
 def path_assign(style: str, seed: int):
     """``load_state_dict(state, assign=True)`` from a ``torch.load``-ed checkpoint (which keeps shared storage)."""
-    source = _fresh(style, seed)
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "model.pt")
-        torch.save(source.state_dict(), path)
-        state = torch.load(path, weights_only=True)
     target = _fresh(style, seed + 1)
-    target.load_state_dict(state, assign=True)
+    target.load_state_dict(_saved_and_loaded(_fresh(style, seed)), assign=True)
     return target, {}
 
 
@@ -164,7 +163,7 @@ def path_init_order(style: str, seed: int):
             for module in model.modules():  # modules() visits a shared module once
                 if isinstance(module, kind):
                     module.weight.normal_(0.0, std)
-                    if same_storage(module.weight, emb):
+                    if shares_storage(module.weight, emb):
                         writes.append(kind.__name__)
     out_std = float(output_weight(model).detach().std())
     return model, {"inits_on_embedding_memory": len(writes), "init_order": writes,
@@ -172,8 +171,8 @@ def path_init_order(style: str, seed: int):
 
 
 def _copy_facts(original: nn.Module, copied: nn.Module) -> dict:
-    return {"independent_of_original": not same_storage(embedding_weight(copied), embedding_weight(original))
-            and not same_storage(output_weight(copied), embedding_weight(original))}
+    return {"independent_of_original": not shares_storage(embedding_weight(copied), embedding_weight(original))
+            and not shares_storage(output_weight(copied), embedding_weight(original))}
 
 
 def path_deepcopy(style: str, seed: int):
