@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.xtlab-installed
 SANITIZE := notebooks/nbval_sanitize.cfg
 
-.PHONY: setup lab test unit e2e binder-check notebooks-test lint store-notebooks bench clean
+.PHONY: setup lab test unit e2e binder-check notebooks notebooks-check notebooks-test lint bench clean
 
 setup: $(STAMP)
 
@@ -24,10 +24,10 @@ LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: $(STAMP)
 	cd notebooks && ../$(VENV)/bin/jupyter lab $(LAB_FLAGS)
 
-# Every test: unit tests (pytest on tests/) and every notebook under nbval with outputs compared.
+# Every test: unit tests (pytest on tests/) and both editions of every notebook under nbval, outputs compared.
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest tests notebooks --nbval --nbval-sanitize-with $(SANITIZE) -p no:cacheprovider
+	$(PY) -m pytest tests notebooks solutions --nbval --nbval-sanitize-with $(SANITIZE) -p no:cacheprovider
 
 # The fast loop while editing: no browser, no DDP processes, no scratch environments.
 unit: $(STAMP)
@@ -41,14 +41,19 @@ binder-check: $(STAMP)
 	$(PY) tools/binder_check.py
 
 notebooks-test: $(STAMP)
-	$(PY) -m pytest notebooks --nbval --nbval-sanitize-with $(SANITIZE)
+	$(PY) -m pytest notebooks solutions --nbval --nbval-sanitize-with $(SANITIZE)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
-# Re-execute the notebooks and store their outputs (what nbval then compares).
-store-notebooks: $(STAMP)
-	$(PY) tools/store_notebook_outputs.py notebooks/*.ipynb
+# Build both editions of every notebook from notebooks/src/*.py, executed, with outputs stored (what nbval
+# compares): the learner edition in notebooks/, the solutions in solutions/. NOTEBOOK=01_layer_dropout builds one.
+notebooks: $(STAMP)
+	$(PY) tools/build_notebooks.py $(NOTEBOOK)
+
+# Fails when a stored notebook is out of date with its source.
+notebooks-check: $(STAMP)
+	$(PY) tools/build_notebooks.py --check
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

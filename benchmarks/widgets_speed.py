@@ -1,6 +1,6 @@
 """Widget responsiveness: time from a control's value change to the finished re-draw, for every lab panel.
 
-Panel factories are discovered, not listed: every function in an ``xtlab.viz`` module whose name ends with
+Panel factories are discovered, not listed: every function in an ``xtlab.labs`` module whose name ends with
 ``_panel`` and that takes no required argument. Each control of each panel is driven ``N`` times through its
 range (slider steps, dropdown options, toggles); the time around the ``.value =`` assignment is one sample,
 since ``LabPanel`` re-draws synchronously (compute, plot, PNG). A sample counts only if ``redraw_count`` grew;
@@ -27,8 +27,8 @@ from typing import Any
 import ipywidgets as widgets
 from harness import machine_info, markdown_table, median, percentile, report, verdict
 
-import xtlab.viz
-import xtlab.viz.panel as panel_module
+import xtlab.labs
+import xtlab.widgets.panel as panel_module
 
 TARGET_MEDIAN_S = 0.250
 TARGET_P95_S = 0.500
@@ -46,10 +46,10 @@ class ControlTiming:
     stages: dict[str, list[float]] = field(default_factory=lambda: {stage: [] for stage in STAGES})
 
 
-def discover_panel_factories(package=xtlab.viz) -> dict[str, Callable[[], Any]]:
+def discover_panel_factories(package=xtlab.labs) -> dict[str, Callable[[], Any]]:
     """``"module.function"`` -> factory, for every ``*_panel`` function callable without arguments."""
     factories = {}
-    for info in pkgutil.iter_modules(package.__path__, prefix=package.__name__ + "."):
+    for info in pkgutil.walk_packages(package.__path__, prefix=package.__name__ + "."):
         try:
             module = importlib.import_module(info.name)
         except Exception as err:  # a lab module being written right now must not stop the others' numbers

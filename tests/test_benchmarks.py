@@ -91,7 +91,7 @@ def test_control_values_change_every_time(bench):
 
 def test_widget_timing_on_the_tour_panel(bench):
     widgets_speed = bench["widgets_speed"]
-    from xtlab.viz.tour import tour_panel
+    from xtlab.labs.tour.panels import tour_panel
 
     timings = widgets_speed.run_panels({"tour.tour_panel": tour_panel}, times=2)
     assert [t.control for t in timings] == ["p", "max_blocks"]

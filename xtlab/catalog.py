@@ -1,4 +1,5 @@
-"""The map of the labs: one entry per notebook, used by the tour notebook and the tests."""
+"""The one list of labs: number, package, notebook, title, objective, time. The tour, the README and the tests
+read it from here."""
 
 from __future__ import annotations
 
@@ -7,23 +8,46 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Lab:
+    """One lab of the course.
+
+    Attributes:
+        number: its place in the order to take the labs.
+        package: its package under ``xtlab.labs``.
+        title: a few words.
+        objective: what a learner can do after it, in one line.
+        minutes: an estimate of the time it takes.
+    """
+
     number: int
-    notebook: str
+    package: str
     title: str
-    shows: str
+    objective: str
+    minutes: int
+
+    @property
+    def stem(self) -> str:
+        """The notebook's name without extension, e.g. ``01_layer_dropout``."""
+        return f"{self.number:02d}_{'start_here' if self.package == 'tour' else self.package}"
+
+    @property
+    def notebook(self) -> str:
+        return f"{self.stem}.ipynb"
 
 
 LABS: tuple[Lab, ...] = (
-    Lab(0, "00_start_here.ipynb", "Start here", "device, versions, the map of the labs, how widgets work"),
-    Lab(1, "01_layer_dropout.ipynb", "Layer dropout", "skipped blocks get no gradient, step by step"),
-    Lab(2, "02_weight_tying.ipynb", "Weight tying", "where naive tying silently unties through save/load"),
-    Lab(3, "03_xl_rotary.ipynb", "XL memories and rotary", "positions arange(-M, T), memory masks, exact equality"),
-    Lab(4, "04_optimizer_groups.ipynb", "Optimizer groups", "which parameters get weight decay, and why"),
-    Lab(5, "05_encoder_decoder_ddp.ipynb", "Encoder-decoder and DDP", "an unused to_logits breaks real DDP"),
+    Lab(0, "tour", "Start here", "find your way: device, versions, the labs, panels, predictions, exercises", 10),
+    Lab(1, "layer_dropout", "Layer dropout", "explain why skipped blocks get no gradient, and measure how often", 30),
+    Lab(2, "weight_tying", "Weight tying", "tell tied, half-tied and untied apart through every save/load path", 35),
+    Lab(3, "xl_rotary", "XL memories and rotary", "place memories at positions arange(-M, T) and prove it exactly",
+        35),
+    Lab(4, "optimizer_groups", "Optimizer groups", "decide which parameters get weight decay, and check the groups",
+        30),
+    Lab(5, "encoder_decoder_ddp", "Encoder-decoder and DDP", "find the unused parameters that break real DDP", 35),
 )
 
 
 def lab_table() -> str:
     """The labs as an aligned plain-text table."""
-    rows = [f"{lab.number:>2}  {lab.title:<24} {lab.notebook:<30} {lab.shows}" for lab in LABS]
+    rows = [f"{lab.number:>2}  {lab.title:<24} {lab.notebook:<30} {lab.minutes:>3} min  {lab.objective}"
+            for lab in LABS]
     return "\n".join(rows)

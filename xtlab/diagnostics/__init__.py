@@ -4,8 +4,8 @@ One file per instrument: ``gradient_presence``, ``unused_parameters``, ``ties``,
 ``checkpoints``, ``ddp_runner``.
 """
 
-from xtlab.diagnostics.checkpoints import LoadReport, load_checkpoint, save_checkpoint
-from xtlab.diagnostics.ddp_runner import DistributedRun, RankResult, default_backend, run_distributed
+from xtlab.diagnostics.checkpoints import CheckpointError, LoadReport, load_checkpoint, save_checkpoint
+from xtlab.diagnostics.ddp_runner import DistributedRun, RankResult, default_backend, max_world_size, run_distributed
 from xtlab.diagnostics.gradient_presence import (
     GradientPresence,
     GradientPresenceRecorder,
@@ -62,6 +62,7 @@ __all__ = [
     "param_groups",
     "strategy_disagreements",
     # checkpoints
+    "CheckpointError",
     "LoadReport",
     "load_checkpoint",
     "save_checkpoint",
@@ -69,5 +70,6 @@ __all__ = [
     "DistributedRun",
     "RankResult",
     "default_backend",
+    "max_world_size",
     "run_distributed",
 ]

@@ -1,6 +1,9 @@
 """Safe checkpoints: safetensors files that store a tied weight once, written atomically, loaded only after
-keys, shapes and ties are verified (so a bad file leaves the model unchanged). ``.pt`` files load with
-``weights_only=True`` only: a pickle that would run code is refused."""
+integrity, architecture, keys, shapes, dtypes and ties are verified (so a bad file leaves the model unchanged).
+``.pt`` files load with ``weights_only=True`` only: a pickle that would run code is refused.
+
+Every way a file can fail to load into a model raises one error type, :class:`CheckpointError`, naming the file.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +19,28 @@ import torch.nn as nn
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from xtlab.diagnostics.checks import require_module
+from xtlab._checks import check_bool, check_module, check_type
+from xtlab.diagnostics.checkpoint_records import (
+    ARCHITECTURE_KEY,
+    CHECKSUM_KEY,
+    FORMAT_KEY,
+    FORMAT_VERSION,
+    RecordError,
+    architecture_differences,
+    architecture_record,
+    content_checksum,
+    shown_differences,
+    verify_records,
+)
 
 SAFETENSORS_SUFFIX = ".safetensors"
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin")
 _ALIASES_KEY = "xtlab.aliases"  # metadata entry: {dropped key: key it aliases}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be loaded into the model: unreadable, truncated, corrupted, unsafe, or made
+    for another architecture. The message names the file; the model is left unchanged."""
 
 
 @dataclass(frozen=True)
@@ -40,8 +60,7 @@ class LoadReport:
 
 
 def _as_path(path: str | os.PathLike, suffixes: tuple[str, ...]) -> Path:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike, but got {type(path).__name__}: {path!r:.80}")
+    check_type("path", path, (str, os.PathLike), "a str or os.PathLike")
     path = Path(path)
     if path.suffix not in suffixes:
         raise ValueError(f"checkpoint path {str(path)!r} must end with one of {suffixes}")
@@ -62,22 +81,47 @@ def _alias_groups(state_dict: dict[str, torch.Tensor]) -> list[list[str]]:
     return [keys for keys in groups.values() if len(keys) > 1]
 
 
+def _meta_keys(state_dict: dict[str, torch.Tensor]) -> list[str]:
+    return [key for key, tensor in state_dict.items() if tensor.device.type == "meta"]
+
+
+def _shown_keys(keys: list[str], limit: int = 5) -> str:
+    return str(keys[:limit]) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+def _naming(err: OSError, path: Path, doing: str) -> OSError:
+    """The same kind of OSError, saying what failed on the user's path (not on a temporary file's name)."""
+    message = f"could not {doing} checkpoint {str(path)!r}: {err.strerror or err}"
+    return type(err)(err.errno, message) if err.errno is not None else type(err)(message)
+
+
 def save_checkpoint(model: nn.Module, path: str | os.PathLike) -> Path:
     """Save ``model.state_dict()`` to a ``.safetensors`` file, a tied tensor stored once, atomically.
 
     The file is written next to ``path`` under a temporary name and renamed over ``path`` only when complete,
-    so a failed or interrupted save leaves any previous file intact.
+    so a failed or interrupted save leaves any previous file intact. When ``path`` is a symbolic link, the file
+    it points at is replaced and the link kept. The metadata records the architecture and a sha256 of the
+    content, which :func:`load_checkpoint` verifies.
 
     Args:
-        model: any ``nn.Module``.
-        path: where to write; must end with ``.safetensors``.
+        model: any ``nn.Module`` whose tensors hold values (not on the meta device).
+        path: where to write; must end with ``.safetensors``; its folder must exist.
 
     Returns:
-        The path written.
+        The path written (as given).
+
+    Raises:
+        TypeError: bad ``model`` or ``path`` type.
+        ValueError: wrong suffix, or a model with tensors on the meta device.
+        OSError (FileNotFoundError, PermissionError, ...): the file could not be written; names ``path``.
     """
-    require_module(model)
+    check_module("model", model)
     path = _as_path(path, (SAFETENSORS_SUFFIX,))
     state_dict = model.state_dict()
+    on_meta = _meta_keys(state_dict)
+    if on_meta:
+        raise ValueError(f"model has tensors on the meta device, which hold no values to save: {_shown_keys(on_meta)}; "
+                         f"materialise it first (model.to_empty(device=...), then initialise or load it)")
     aliases = {alias: keys[0] for keys in _alias_groups(state_dict) for alias in keys[1:]}
     tensors, seen_storages = {}, set()
     for key, tensor in state_dict.items():
@@ -89,51 +133,92 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike) -> Path:
         tensor = tensor.clone().contiguous() if storage in seen_storages else tensor.contiguous()
         seen_storages.add(storage)
         tensors[key] = tensor
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(descriptor)
+    metadata = {_ALIASES_KEY: json.dumps(aliases), FORMAT_KEY: FORMAT_VERSION,
+                ARCHITECTURE_KEY: json.dumps(architecture_record(model))}
+    metadata[CHECKSUM_KEY] = content_checksum(metadata, tensors)
+
+    target = Path(os.path.realpath(path))  # through a symbolic link: replace the file it points at, keep the link
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"could not save checkpoint {str(path)!r}: its folder {str(target.parent)!r} "
+                                f"does not exist")
+    temporary = None
     try:
-        save_file(tensors, temporary, metadata={_ALIASES_KEY: json.dumps(aliases)})
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+        os.close(descriptor)
+        save_file(tensors, temporary, metadata=metadata)
         os.chmod(temporary, 0o644)  # mkstemp makes the file private; a checkpoint is an ordinary file
         with open(temporary, "rb+") as handle:
             os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        os.replace(temporary, target)
+    except OSError as err:
+        raise _naming(err, path, "save") from err
     finally:
-        if os.path.exists(temporary):
+        if temporary is not None and os.path.exists(temporary):
             os.remove(temporary)
     return path
 
 
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+def _corrupted(path: Path, why: object) -> CheckpointError:
+    return CheckpointError(f"checkpoint {str(path)!r} is truncated or corrupted and was not loaded: {why}")
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict | None]:
+    """The tensors (aliases filled in) and the architecture record (None in files written before records)."""
     try:
         with safe_open(str(path), framework="pt", device="cpu") as handle:
             metadata = handle.metadata() or {}
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}
-        aliases = json.loads(metadata.get(_ALIASES_KEY, "{}"))
     except Exception as err:  # safetensors raises its own error types for a bad header or short data
-        raise ValueError(f"checkpoint {str(path)!r} is truncated or corrupted and was not loaded: {err}") from err
+        raise _corrupted(path, err) from err
+    try:
+        architecture = verify_records(metadata, tensors)
+        aliases = json.loads(metadata.get(_ALIASES_KEY, "{}"))
+    except (RecordError, ValueError) as err:
+        raise _corrupted(path, err) from err
+    if not isinstance(aliases, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in aliases.items()):
+        raise _corrupted(path, f"its alias record must map key names to key names, but is {aliases!r:.120}")
     for alias, key in aliases.items():
         if key not in tensors:
-            raise ValueError(f"checkpoint {str(path)!r} is corrupted: alias {alias!r} points at missing key {key!r}")
+            raise _corrupted(path, f"alias {alias!r} points at missing key {key!r}")
         tensors[alias] = tensors[key]
-    return tensors
+    return tensors, architecture
 
 
 def _read_weights_only_pickle(path: Path) -> dict[str, torch.Tensor]:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise ValueError(
+        if "weights only" not in str(err).lower():  # not a refused object: the bytes themselves are broken
+            raise _corrupted(path, str(err).splitlines()[0] if str(err) else type(err).__name__) from err
+        raise CheckpointError(
             f"refused to load {str(path)!r}: it is not a weights-only checkpoint (unpickling it would build "
             f"arbitrary objects or run code); load only files you trust, or re-save them as .safetensors. "
             f"Detail: {str(err).splitlines()[0]}"
         ) from err
-    except (RuntimeError, EOFError, OSError) as err:
-        raise ValueError(f"checkpoint {str(path)!r} is truncated or corrupted and was not loaded: {err}") from err
-    if not isinstance(loaded, dict) or not all(
-        isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in loaded.items()
-    ):
-        raise ValueError(f"checkpoint {str(path)!r} holds a {type(loaded).__name__}, not a state_dict of tensors")
+    except Exception as err:  # a damaged zip or pickle fails in many ways (RuntimeError, KeyError, IndexError, ...)
+        raise _corrupted(path, f"{type(err).__name__}: {err}") from err
+    if not isinstance(loaded, dict):
+        raise CheckpointError(f"checkpoint {str(path)!r} holds a {type(loaded).__name__}, not a state_dict of tensors")
+    odd = [f"{key!r}: {type(value).__name__}" for key, value in loaded.items()
+           if not (isinstance(key, str) and isinstance(value, torch.Tensor))]
+    if odd:
+        raise CheckpointError(f"checkpoint {str(path)!r} holds a dict, not a state_dict of tensors (str keys, tensor "
+                              f"values): {_shown_keys(odd)}")
+    odd = [key for key, value in loaded.items() if value.layout != torch.strided or value.device.type == "meta"]
+    if odd:
+        raise CheckpointError(f"checkpoint {str(path)!r} holds tensors that are sparse or hold no values (meta) "
+                              f"under {_shown_keys(odd)}; a state_dict holds dense tensors")
     return loaded
+
+
+def _check_architecture(path: Path, recorded: dict, model: nn.Module) -> None:
+    differences = architecture_differences(recorded, model)
+    if differences:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} was saved from a different architecture than this {type(model).__name__}, "
+            f"nothing was loaded; differences:\n{shown_differences(differences)}\n"
+            f"(pass check_architecture=False to load by keys, shapes and dtypes only)"
+        )
 
 
 def _check_keys_and_shapes(path: Path, expected: dict[str, torch.Tensor], loaded: dict[str, torch.Tensor]) -> None:
@@ -145,44 +230,71 @@ def _check_keys_and_shapes(path: Path, expected: dict[str, torch.Tensor], loaded
         if key in loaded and loaded[key].shape != expected[key].shape
     ]
     if missing or unexpected or mismatched:
-        raise ValueError(
+        raise CheckpointError(
             f"checkpoint {str(path)!r} does not match the model, nothing was loaded:\n"
             f"  missing keys: {missing}\n  unexpected keys: {unexpected}\n  mismatched shapes: {mismatched}"
         )
 
 
-def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> LoadReport:
-    """Load a checkpoint into ``model`` in place, after verifying keys, shapes and ties.
+def _check_dtypes(path: Path, expected: dict[str, torch.Tensor], loaded: dict[str, torch.Tensor]) -> None:
+    # copy_ would cast silently: float64 rounded, int64 turned into floats, complex losing its imaginary part
+    mismatched = [f"{key}: checkpoint {loaded[key].dtype} vs model {tensor.dtype}"
+                  for key, tensor in expected.items() if loaded[key].dtype != tensor.dtype]
+    if mismatched:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} holds other dtypes than the model, nothing was loaded (convert the model "
+            f"with model.to(dtype) first if that is what you want): {_shown_keys(mismatched)}"
+        )
+
+
+def load_checkpoint(model: nn.Module, path: str | os.PathLike, *, check_architecture: bool = True) -> LoadReport:
+    """Load a checkpoint into ``model`` in place, after verifying integrity, architecture, keys, shapes, dtypes
+    and ties.
 
     Nothing in the model changes unless every check passes. Tensors the model ties (one memory under several
-    keys) must hold equal values in the checkpoint; they are filled in place, so the ties survive.
+    keys) must hold equal values in the checkpoint; they are filled in place, so the ties survive. Files that
+    :func:`save_checkpoint` wrote before it recorded architecture and checksum load with the other checks.
 
     Args:
-        model: any ``nn.Module``.
+        model: any ``nn.Module`` whose tensors hold memory (not on the meta device).
         path: a ``.safetensors`` file (as :func:`save_checkpoint` writes), or a ``.pt``/``.pth``/``.bin`` file
             of a state_dict, read with ``torch.load(weights_only=True)``.
+        check_architecture: compare the recorded module classes and structural settings with the model's
+            (False: load by keys, shapes and dtypes only, e.g. into a compatible but different class).
 
     Raises:
-        TypeError: bad ``model`` or ``path`` type.
+        TypeError: bad ``model``, ``path`` or ``check_architecture`` type.
+        ValueError: ``path`` has an unknown suffix.
         FileNotFoundError: no file at ``path``.
-        ValueError: unknown suffix; truncated/corrupted file; a pickle that is not weights-only; missing,
-            unexpected or mismatched keys; tied keys holding different values.
+        CheckpointError (a ValueError): the model is on the meta device; the file is unreadable, truncated or
+            corrupted (checksum), or a pickle that is not weights-only; another architecture; missing,
+            unexpected or mismatched keys, shapes or dtypes; tied keys holding different values.
     """
-    require_module(model)
+    check_module("model", model)
+    check_bool("check_architecture", check_architecture)
     path = _as_path(path, (SAFETENSORS_SUFFIX, *PICKLE_SUFFIXES))
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint file at {str(path)!r}")
-    if path.suffix == SAFETENSORS_SUFFIX:
-        loaded = _read_safetensors(path)
-    else:
-        loaded = _read_weights_only_pickle(path)
     expected = model.state_dict()
+    on_meta = _meta_keys(expected)
+    if on_meta:
+        raise CheckpointError(
+            f"cannot load checkpoint {str(path)!r} into a model on the meta device: {_shown_keys(on_meta)} hold no "
+            f"memory to fill, so nothing would be loaded; call model.to_empty(device=...) first"
+        )
+    if path.suffix == SAFETENSORS_SUFFIX:
+        loaded, architecture = _read_safetensors(path)
+    else:
+        loaded, architecture = _read_weights_only_pickle(path), None
+    if architecture is not None and check_architecture:
+        _check_architecture(path, architecture, model)
     _check_keys_and_shapes(path, expected, loaded)
+    _check_dtypes(path, expected, loaded)
 
     tied_keys = _alias_groups(expected)
     for keys in tied_keys:
         if not all(torch.equal(loaded[keys[0]], loaded[key]) for key in keys[1:]):
-            raise ValueError(
+            raise CheckpointError(
                 f"checkpoint {str(path)!r} holds different values for keys {keys}, which are one tied tensor in "
                 f"the model; loading would silently keep only the last one. Nothing was loaded."
             )

@@ -1,10 +1,12 @@
 """A real DDP runner: a training function on N processes with ``torch.distributed`` (gloo on CPU, NCCL when
 every rank has a GPU), returning each rank's result or error text. A rank that hangs or dies becomes an error
-after a timeout, never a hung notebook, and no child process outlives the call."""
+after a timeout, never a hung notebook, and no process outlives the call: not the ranks, and not what they
+started (each rank leads its own process group, stopped as a whole on every exit path)."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
 import queue
 import socket
@@ -18,9 +20,16 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from xtlab.diagnostics.checks import require_callable, require_int, require_number
+from xtlab._checks import check_callable, check_choice, check_int, check_number, check_type, shown
+from xtlab.diagnostics import process_tree
 
 BACKENDS = ("gloo", "nccl")
+RANKS_PER_CPU = 4  # more ranks than this per core only thrash: each is a full Python process importing torch
+
+
+def max_world_size() -> int:
+    """The largest ``world_size`` :func:`run_distributed` accepts on this machine."""
+    return (os.cpu_count() or 1) * RANKS_PER_CPU
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,7 @@ def _free_loopback_port() -> int:
 
 def _rank_main(rank, world_size, backend, port, timeout_s, train_fn, args, results) -> None:
     """Body of each child process: join the group, run ``train_fn``, send back its result or traceback."""
+    process_tree.lead_own_group()  # first: whatever train_fn starts joins this group, which cleanup kills
     torch.set_num_threads(1)  # N ranks share the machine's few cores
     try:
         if backend == "nccl":
@@ -96,6 +106,7 @@ def _rank_main(rank, world_size, backend, port, timeout_s, train_fn, args, resul
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+        process_tree.kill_own_descendants()
 
 
 def run_distributed(
@@ -115,7 +126,7 @@ def run_distributed(
 
     Args:
         train_fn: a module-level function (spawned processes import it by name); what it returns must pickle.
-        world_size: number of processes (>= 1).
+        world_size: number of processes, from 1 to :func:`max_world_size` (4 per CPU core).
         args: extra positional arguments for ``train_fn`` (must pickle).
         timeout_s: the whole call returns within about this many seconds; ranks still running are stopped
             and reported as timed out.
@@ -130,44 +141,42 @@ def run_distributed(
     Raises:
         TypeError / ValueError: bad arguments, or a ``train_fn``/``args`` that cannot be pickled.
     """
-    require_callable(train_fn, "train_fn")
-    require_int(world_size, "world_size", minimum=1)
-    require_number(timeout_s, "timeout_s", minimum=0.001)
-    require_number(grace_after_failure_s, "grace_after_failure_s", minimum=0.0)
-    if not isinstance(args, tuple):
-        raise TypeError(f"args must be a tuple, but got {type(args).__name__}: {args!r:.80}")
+    check_callable("train_fn", train_fn)
+    check_int("world_size", world_size, minimum=1)
+    if world_size > max_world_size():
+        raise ValueError(f"world_size must be <= {max_world_size()} ({RANKS_PER_CPU} processes per CPU core, "
+                         f"{os.cpu_count()} cores here), but got {world_size}")
+    check_number("timeout_s", timeout_s, minimum=0.001)
+    check_number("grace_after_failure_s", grace_after_failure_s, minimum=0.0)
+    check_type("args", args, tuple, "a tuple")
+    if backend is not None:
+        check_choice("backend", backend, BACKENDS)
     backend = default_backend(world_size) if backend is None else backend
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS} or None, but got {backend!r}")
     if backend == "nccl" and torch.cuda.device_count() < world_size:
         raise ValueError(f"backend 'nccl' needs one GPU per rank: world_size={world_size}, "
                          f"GPUs={torch.cuda.device_count()}")
-    if start_method not in multiprocessing.get_all_start_methods():
-        raise ValueError(f"start_method must be one of {multiprocessing.get_all_start_methods()}, "
-                         f"but got {start_method!r}")
+    check_choice("start_method", start_method, multiprocessing.get_all_start_methods())
     try:
         pickle.dumps((train_fn, args))
     except Exception as err:
         raise TypeError(
             f"train_fn and args must pickle so that child processes can receive them (train_fn must be a "
-            f"module-level function, not a lambda or a notebook-local function); got {train_fn!r:.80}: {err}"
+            f"module-level function, not a lambda or a notebook-local function); got {shown(train_fn)}: {err}"
         ) from err
 
     context = multiprocessing.get_context(start_method)
     results = context.Queue()
     port = _free_loopback_port()
     started = time.monotonic()
-    processes = [
-        context.Process(
-            target=_rank_main, args=(rank, world_size, backend, port, timeout_s, train_fn, args, results),
-            daemon=True, name=f"xtlab-ddp-rank-{rank}",
-        )
-        for rank in range(world_size)
-    ]
-    for process in processes:
-        process.start()
+    processes: list = []
     outcomes: dict[int, tuple[bool, Any]] = {}
-    try:
+    try:  # start-up inside the cleanup too: an interrupt between two starts must not leak the first ranks
+        for rank in range(world_size):
+            processes.append(context.Process(
+                target=_rank_main, args=(rank, world_size, backend, port, timeout_s, train_fn, args, results),
+                daemon=True, name=f"xtlab-ddp-rank-{rank}",
+            ))
+            _start_rank(processes[-1])
         outcomes = _collect(processes, results, started + timeout_s, grace_after_failure_s)
     finally:
         _stop_all(processes, finished=set(outcomes))
@@ -175,6 +184,11 @@ def run_distributed(
         results.cancel_join_thread()
     ranks = tuple(_rank_result(rank, outcomes, processes[rank], timeout_s) for rank in range(world_size))
     return DistributedRun(backend, ranks, time.monotonic() - started)
+
+
+def _start_rank(process) -> None:
+    """Start one rank (a seam: tests interrupt start-up here)."""
+    process.start()
 
 
 def _collect(processes, results, deadline: float, grace_s: float) -> dict[int, tuple[bool, Any]]:
@@ -224,14 +238,22 @@ def _rank_result(rank: int, outcomes, process, timeout_s: float) -> RankResult:
 
 
 def _stop_all(processes, finished: set[int]) -> None:
-    """Let ranks that reported exit; terminate, then kill, the rest, so no child outlives the call."""
+    """Let ranks that reported exit; terminate, then kill, the rest; then kill every rank's process group and
+    every descendant seen, so nothing a rank started outlives the call. Ranks never started are skipped."""
+    started = [process for process in processes if process.pid is not None]
+    # seen now, while the ranks live: once a rank is gone, its children are orphans psutil cannot trace to it
+    seen = [child for process in started for child in process_tree.descendants(process.pid)]
     for rank, process in enumerate(processes):
-        if rank in finished:
+        if rank in finished and process.pid is not None:
             process.join(timeout=3.0)
-    for process in processes:
+    for process in started:
         if process.is_alive():
             process.terminate()
             process.join(timeout=2.0)
         if process.is_alive():
             process.kill()
             process.join()
+    for process in started:
+        seen += process_tree.group_members(process.pid)  # each rank's pid is its group id (lead_own_group)
+        process_tree.kill_group(process.pid)
+    process_tree.kill_and_wait(seen)

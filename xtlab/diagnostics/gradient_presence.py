@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from xtlab.diagnostics.checks import require_callable, require_int, require_module
+from xtlab._checks import check_callable, check_int, check_module
 
 
 class GradientState(IntEnum):
@@ -56,10 +56,10 @@ class GradientPresence:
 
     def without_gradient(self, step_position: int) -> list[str]:
         """Labels of the rows that got no gradient at the ``step_position``-th recorded step."""
-        if isinstance(step_position, bool) or not isinstance(step_position, int):
-            raise TypeError(f"step_position must be an int, but got {type(step_position).__name__}")
+        check_int("step_position", step_position)
         if not -len(self.steps) <= step_position < len(self.steps):
-            raise ValueError(f"step_position {step_position} is out of range for {len(self.steps)} recorded steps")
+            raise ValueError(f"step_position {step_position} is out of range for {len(self.steps)} recorded steps: "
+                             f"step_position must be in [{-len(self.steps)}, {len(self.steps) - 1}]")
         row = self.states[step_position]
         return [label for label, state in zip(self.labels, row, strict=True) if state == GradientState.NO_GRADIENT]
 
@@ -78,7 +78,7 @@ class GradientPresence:
         has no gradient when none of its parameters has one, a non-zero gradient when any has, and its norm is
         the L2 norm over its parameters' gradients.
         """
-        require_int(depth, "depth", minimum=1)
+        check_int("depth", depth, minimum=1)
         group_rows: dict[str, list[int]] = {}
         for row, name in enumerate(self.labels):
             parts = name.split(".")
@@ -114,7 +114,7 @@ class GradientPresenceRecorder:
     """
 
     def __init__(self, model: nn.Module) -> None:
-        require_module(model)
+        check_module("model", model)
         self._names = tuple(name for name, _ in model.named_parameters())
         self._parameters = tuple(parameter for _, parameter in model.named_parameters())
         self._steps: list[int] = []
@@ -126,7 +126,7 @@ class GradientPresenceRecorder:
         """Record the current gradients as one step (numbered ``step``, or the next number when ``None``)."""
         if step is None:
             step = len(self._steps)
-        require_int(step, "step", minimum=0)
+        check_int("step", step, minimum=0)
         states, norms = [], []
         for parameter in self._parameters:
             grad = parameter.grad
@@ -165,11 +165,11 @@ def _as_float(loss: Any) -> float:
 def record_gradient_presence(
     model: nn.Module,
     train_step: Callable[[int], Any],
-    num_steps: int,
+    steps: int,
     *,
     depth: int | None = None,
 ) -> GradientPresence:
-    """Run ``train_step`` ``num_steps`` times and record which parameters got a gradient at each step.
+    """Run ``train_step`` ``steps`` times and record which parameters got a gradient at each step.
 
     Before each step every ``.grad`` is set to ``None``, so a parameter the step's backward pass does not reach
     shows as "no gradient" rather than keeping last step's value.
@@ -178,20 +178,20 @@ def record_gradient_presence(
         model: any ``nn.Module``.
         train_step: ``train_step(step)`` runs forward, backward and (optionally) the optimizer step; what it
             returns (e.g. the loss) is stored in ``losses``.
-        num_steps: how many steps to run (>= 1).
+        steps: how many steps to run (>= 1).
         depth: when given, group rows into module paths of this many name components (see
             :meth:`GradientPresence.grouped`); ``None`` keeps one row per parameter.
 
     Returns:
-        A :class:`GradientPresence`, ``num_steps`` x rows.
+        A :class:`GradientPresence`, ``steps`` x rows.
     """
-    require_module(model)
-    require_callable(train_step, "train_step")
-    require_int(num_steps, "num_steps", minimum=1)
+    check_module("model", model)
+    check_callable("train_step", train_step)
+    check_int("steps", steps, minimum=1)
     if depth is not None:
-        require_int(depth, "depth", minimum=1)
+        check_int("depth", depth, minimum=1)
     recorder = GradientPresenceRecorder(model)
-    for step in range(num_steps):
+    for step in range(steps):
         model.zero_grad(set_to_none=True)
         loss = train_step(step)
         recorder.record(step, loss)

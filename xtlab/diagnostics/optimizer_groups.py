@@ -13,7 +13,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from xtlab.diagnostics.checks import require_module, require_number
+from xtlab._checks import check_choice, check_module, check_number, check_strings, check_type, shown
 
 STRATEGIES = ("by_type", "by_ndim")
 EXEMPT_CATEGORIES = ("bias", "norm gain", "embedding", "memory tokens", "memory key/values")
@@ -72,10 +72,10 @@ def classify_parameter(name: str, parameter: torch.Tensor, owner: nn.Module) -> 
 
 
 def _check_strategy(strategy: Any, exempt: Any) -> frozenset[str]:
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, but got {strategy!r}")
-    if isinstance(exempt, str) or not isinstance(exempt, Iterable):
+    check_choice("strategy", strategy, STRATEGIES)
+    if isinstance(exempt, str) or not isinstance(exempt, Iterable):  # a lone str would be read letter by letter
         raise TypeError(f"exempt must be a collection of categories from {EXEMPT_CATEGORIES}, but got {exempt!r}")
+    exempt = check_strings("exempt", exempt)
     unknown = sorted(set(exempt) - set(EXEMPT_CATEGORIES))
     if unknown:
         raise ValueError(f"exempt holds unknown categories {unknown}; expected some of {EXEMPT_CATEGORIES}")
@@ -92,7 +92,7 @@ def describe_parameters(
         strategy: ``"by_type"`` or ``"by_ndim"``.
         exempt: under ``"by_type"``, the categories that get no decay (default: all of ``EXEMPT_CATEGORIES``).
     """
-    require_module(model)
+    check_module("model", model)
     exempt = _check_strategy(strategy, exempt)
     modules = dict(model.named_modules())
     rows = []
@@ -131,7 +131,7 @@ def param_groups(
     Raises:
         TypeError / ValueError: bad ``model``, ``weight_decay``, ``strategy`` or ``exempt``.
     """
-    require_number(weight_decay, "weight_decay", minimum=0.0)
+    check_number("weight_decay", weight_decay, minimum=0.0)
     rows = describe_parameters(model, strategy, exempt)
     parameters = dict(model.named_parameters())
     groups = []
@@ -168,24 +168,32 @@ def check_param_groups(model: nn.Module, groups: Iterable[Any]) -> GroupCheck:
         groups: what you would pass to a torch optimizer: dicts with a ``"params"`` list.
 
     Raises:
-        TypeError: a group is not a dict with ``"params"``.
+        TypeError: ``groups`` is not a collection of dicts with a ``"params"`` list.
         ValueError: a parameter appears twice (named, with both places), a trainable parameter is in no
             group (named), or a group holds a tensor that is not one of the model's parameters.
     """
-    require_module(model)
+    check_module("model", model)
+    if isinstance(groups, (dict, str, torch.Tensor)) or not isinstance(groups, Iterable):
+        raise TypeError(f"groups must be a list of dicts with a 'params' list (what a torch optimizer takes), "
+                        f"but got {shown(groups)}")
     groups = list(groups)
     name_of = {id(parameter): name for name, parameter in model.named_parameters()}
     place_of: dict[int, int] = {}
     counts, numels = [], []
     for index, group in enumerate(groups):
         if not isinstance(group, dict) or "params" not in group:
-            raise TypeError(f"group {index} must be a dict with a 'params' list, but got {group!r:.80}")
+            raise TypeError(f"group {index} must be a dict with a 'params' list, but got {shown(group)}")
         members = group["params"]
+        if not isinstance(members, (torch.Tensor, Iterable)) or isinstance(members, (str, dict)):
+            raise TypeError(f"group {index}['params'] must be a list of parameters, but got {shown(members)}")
         members = [members] if isinstance(members, torch.Tensor) else list(members)
         for parameter in members:
+            if not isinstance(parameter, torch.Tensor):
+                raise TypeError(f"group {index}['params'] must hold the model's parameters, but holds "
+                                f"{shown(parameter)}")
             if id(parameter) not in name_of:
-                shape = tuple(parameter.shape) if isinstance(parameter, torch.Tensor) else type(parameter).__name__
-                raise ValueError(f"group {index} holds a tensor of shape {shape} that is not a parameter of the model")
+                raise ValueError(f"group {index} holds a tensor of shape {tuple(parameter.shape)} that is not a "
+                                 f"parameter of the model")
             if id(parameter) in place_of:
                 raise ValueError(
                     f"parameter {name_of[id(parameter)]!r} appears twice: in group {place_of[id(parameter)]} and in "
@@ -231,10 +239,15 @@ def build_adamw(
 ) -> AdamWBuild:
     """AdamW over :func:`param_groups`, fused where this torch supports it for the parameters' device.
 
+    Args:
+        model, weight_decay, strategy, exempt: as for :func:`param_groups`.
+        lr: learning rate, a finite number >= 0. betas: two numbers in [0, 1).
+
     Raises:
-        TypeError / ValueError: bad ``lr`` or any bad argument of :func:`param_groups`.
+        TypeError / ValueError: bad ``lr`` or ``betas``, or any bad argument of :func:`param_groups`.
     """
-    require_number(lr, "lr", minimum=0.0)
+    check_number("lr", lr, minimum=0.0)
+    _check_betas(betas)
     groups = param_groups(model, weight_decay, strategy, exempt)
     reason = _why_fused_is_unavailable([p for group in groups for p in group["params"]])
     if not reason:
@@ -243,6 +256,18 @@ def build_adamw(
         except (RuntimeError, ValueError, TypeError) as err:
             reason = str(err)
     return AdamWBuild(torch.optim.AdamW(groups, lr=lr, betas=betas), "default", f"fused unavailable: {reason}")
+
+
+def _check_betas(betas: Any) -> tuple[float, float]:
+    """Two finite numbers in [0, 1): AdamW's moving-average coefficients (torch checks them only partly)."""
+    check_type("betas", betas, (tuple, list), "a tuple of two numbers in [0, 1)")
+    if len(betas) != 2:
+        raise ValueError(f"betas must hold two numbers in [0, 1), but got {len(betas)}: {betas!r}")
+    for index, beta in enumerate(betas):
+        check_number(f"betas[{index}]", beta, minimum=0.0)
+        if beta >= 1.0:
+            raise ValueError(f"betas[{index}] must be in [0, 1), but got {beta}")
+    return betas
 
 
 def _why_fused_is_unavailable(parameters: list[torch.Tensor]) -> str:

@@ -10,7 +10,7 @@ from enum import Enum
 import torch
 import torch.nn as nn
 
-from xtlab.diagnostics.checks import require_module
+from xtlab._checks import check_module, check_str, check_tensor
 
 
 class TieStatus(str, Enum):
@@ -74,7 +74,7 @@ def inspect_ties(model: nn.Module) -> TieReport:
         A :class:`TieReport`; ``report.status("token_emb.weight", "to_logits.weight")`` answers
         "is the embedding tied to the output, truly?".
     """
-    require_module(model)
+    check_module("model", model)
     every_name = list(model.named_parameters(remove_duplicate=False))
     by_object: dict[int, list[str]] = {}
     for name, parameter in every_name:
@@ -99,7 +99,9 @@ def tie_status(model: nn.Module, first: str, second: str) -> TieStatus:
         TypeError: ``model`` is not a module.
         ValueError: a name is not one of the model's parameters (the message lists close names).
     """
-    require_module(model)
+    check_module("model", model)
+    check_str("first", first)
+    check_str("second", second)
     names = {name for name, _ in model.named_parameters(remove_duplicate=False)}
     for argument, name in (("first", first), ("second", second)):
         if name not in names:
@@ -110,9 +112,8 @@ def tie_status(model: nn.Module, first: str, second: str) -> TieStatus:
 
 def tensor_tie_status(first: torch.Tensor, second: torch.Tensor) -> TieStatus:
     """How two tensors relate: the same object (tied), distinct objects over one storage (half-tied), or untied."""
-    for argument, tensor in (("first", first), ("second", second)):
-        if not isinstance(tensor, torch.Tensor):
-            raise TypeError(f"{argument} must be a tensor or Parameter, but got {type(tensor).__name__}")
+    check_tensor("first", first)
+    check_tensor("second", second)
     if first is second:
         return TieStatus.TIED
     key = _storage_key(first)
@@ -120,6 +121,7 @@ def tensor_tie_status(first: torch.Tensor, second: torch.Tensor) -> TieStatus:
 
 
 def _submodule(model: nn.Module, path: str, argument: str):
+    check_str(argument, path)
     target = model
     for part in path.split("."):
         if not hasattr(target, part):
@@ -147,7 +149,7 @@ def embedding_output_tie(model: nn.Module, embedding: str = "token_emb", output:
     Args:
         model: any module. embedding, output: dotted attribute paths of the two modules.
     """
-    require_module(model)
+    check_module("model", model)
     emb_weight = _embedding_weight(_submodule(model, embedding, "embedding"), embedding)
     out = _submodule(model, output, "output")
     if out is None:

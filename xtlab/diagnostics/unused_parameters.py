@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from xtlab.diagnostics.checks import require_callable, require_module
+from xtlab._checks import check_callable, check_module
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ def find_unused_parameters(model: nn.Module, loss_fn: Callable[[nn.Module], torc
         TypeError: ``model`` is not a module, ``loss_fn`` is not callable or returns no tensor.
         ValueError: the loss is not a scalar, or does not require grad.
     """
-    require_module(model)
-    require_callable(loss_fn, "loss_fn")
+    check_module("model", model)
+    check_callable("loss_fn", loss_fn)
     named = [(name, parameter) for name, parameter in model.named_parameters() if parameter.requires_grad]
     saved_grads = [parameter.grad for _, parameter in named]
     try:

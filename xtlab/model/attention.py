@@ -6,7 +6,38 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from xtlab.model.rotary import RotaryEmbedding, memory_positions, rotate
+from xtlab._checks import (
+    check_bool,
+    check_bool_mask,
+    check_choice,
+    check_device,
+    check_dtype,
+    check_int,
+    check_last_dim,
+    check_probability,
+)
+from xtlab.model.rotary import MEM_POSITION_MODES, RotaryEmbedding, memory_positions, rotate
+
+
+def check_heads(dim: int, heads: int) -> int:
+    """``dim`` and ``heads`` as positive ints with ``dim % heads == 0``; returns the head size."""
+    check_int("dim", dim, minimum=1)
+    check_int("heads", heads, minimum=1)
+    if dim % heads:
+        raise ValueError(f"dim must be divisible by heads, but got dim={dim}, heads={heads}")
+    return dim // heads
+
+
+def check_stream(name: str, value, dim: int, batch: int | None = None, like: Tensor | None = None) -> Tensor:
+    """A (b, n, dim) floating tensor; with ``like``, of its dtype and on its device (the input's)."""
+    check_last_dim(name, value, dim)
+    if value.ndim != 3 or (batch is not None and value.shape[0] != batch):
+        shown_batch = "batch" if batch is None else f"batch={batch}"
+        raise ValueError(f"{name} must have shape ({shown_batch}, n, dim={dim}), but got {tuple(value.shape)}")
+    if like is not None:
+        check_dtype(name, value, like.dtype, " (the dtype of x)")
+        check_device(name, value, like.device, " (the device of x)")
+    return value
 
 
 class SelfAttention(nn.Module):
@@ -26,8 +57,14 @@ class SelfAttention(nn.Module):
 
     def __init__(self, dim: int, heads: int, *, causal: bool, dropout: float = 0.0, num_mem_kv: int = 0,
                  rotary: bool = False, mem_positions: str = "continuous"):
+        dim_head = check_heads(dim, heads)
+        check_bool("causal", causal)
+        check_probability("dropout", dropout)
+        check_int("num_mem_kv", num_mem_kv, minimum=0)
+        check_bool("rotary", rotary)
+        check_choice("mem_positions", mem_positions, MEM_POSITION_MODES)
         super().__init__()
-        self.heads, self.dim_head = heads, dim // heads
+        self.dim, self.heads, self.dim_head = dim, heads, dim_head
         self.causal, self.dropout, self.mem_positions = causal, dropout, mem_positions
         self.to_qkv = nn.Linear(dim, 3 * dim, bias=False)  # fused: one matmul for q, k, v
         self.to_out = nn.Linear(dim, dim, bias=False)
@@ -43,6 +80,20 @@ class SelfAttention(nn.Module):
 
         Returns q (b, h, T, d), k and v (b, h, mem_kv + M + T, d).
         """
+        self.check_inputs(x, mem)
+        return self._project(x, mem)
+
+    def check_inputs(self, x, mem=None, key_mask=None) -> None:
+        """x (b, T, dim) floating; mem (b, M, dim) of x's dtype and device; key_mask (b, M + T) bool."""
+        check_stream("x", x, self.dim)
+        if mem is not None:
+            check_stream("mem", mem, self.dim, x.shape[0], like=x)
+        if key_mask is not None:
+            m = 0 if mem is None else mem.shape[1]
+            check_bool_mask("key_mask", key_mask, (x.shape[0], m + x.shape[1]))
+            check_device("key_mask", key_mask, x.device, " (the device of x)")
+
+    def _project(self, x: Tensor, mem: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         b, t, dim = x.shape
         m = 0 if mem is None else mem.shape[1]
         if m == 0:
@@ -71,9 +122,10 @@ class SelfAttention(nn.Module):
         return self._rotation_cache[key]
 
     def forward(self, x: Tensor, mem: Tensor | None = None, key_mask: Tensor | None = None) -> Tensor:
+        self.check_inputs(x, mem, key_mask)
         b, t, dim = x.shape
         m = 0 if mem is None else mem.shape[1]
-        q, k, v = self.project(x, mem)
+        q, k, v = self._project(x, mem)
         dropout = self.dropout if self.training else 0.0
         if key_mask is None and m == 0 and self.num_mem_kv == 0:
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=self.causal)
@@ -85,9 +137,10 @@ class SelfAttention(nn.Module):
 
     def attention_weights(self, x: Tensor, mem: Tensor | None = None, key_mask: Tensor | None = None) -> Tensor:
         """The post-softmax weights forward uses (SDPA returns none): (b, h, T, mem_kv + M + T)."""
+        self.check_inputs(x, mem, key_mask)
         b, t, _ = x.shape
         m = 0 if mem is None else mem.shape[1]
-        q, k, _ = self.project(x, mem)
+        q, k, _ = self._project(x, mem)
         scores = (q @ k.transpose(-1, -2)) * self.dim_head**-0.5
         allowed = self.attention_mask(b, t, m, key_mask, x.device)
         return scores.masked_fill(~allowed, float("-inf")).softmax(dim=-1)
@@ -121,13 +174,20 @@ class CrossAttention(nn.Module):
     """
 
     def __init__(self, dim: int, heads: int, dropout: float = 0.0):
+        dim_head = check_heads(dim, heads)
+        check_probability("dropout", dropout)
         super().__init__()
-        self.heads, self.dim_head, self.dropout = heads, dim // heads, dropout
+        self.dim, self.heads, self.dim_head, self.dropout = dim, heads, dim_head, dropout
         self.to_q = nn.Linear(dim, dim, bias=False)
         self.to_kv = nn.Linear(dim, 2 * dim, bias=False)
         self.to_out = nn.Linear(dim, dim, bias=False)
 
     def forward(self, x: Tensor, context: Tensor, context_mask: Tensor | None = None) -> Tensor:
+        check_stream("x", x, self.dim)
+        check_stream("context", context, self.dim, x.shape[0], like=x)
+        if context_mask is not None:
+            check_bool_mask("context_mask", context_mask, tuple(context.shape[:2]))
+            check_device("context_mask", context_mask, x.device, " (the device of x)")
         b, t, dim = x.shape
         s = context.shape[1]
         q = self.to_q(x).view(b, t, self.heads, self.dim_head).transpose(1, 2)

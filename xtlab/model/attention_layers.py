@@ -12,13 +12,22 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from xtlab.model.attention import CrossAttention, SelfAttention
+from xtlab._checks import (
+    check_bool,
+    check_bool_mask,
+    check_choice,
+    check_device,
+    check_int,
+    check_probability,
+    check_tensor,
+    check_type,
+)
+from xtlab.model.attention import CrossAttention, SelfAttention, check_heads, check_stream
 from xtlab.model.block import Block
-from xtlab.model.checks import check_bool_mask, check_choice, check_int, check_probability, check_tensor
 from xtlab.model.feedforward import FeedForward
 from xtlab.model.norms import make_norm
+from xtlab.model.rotary import MEM_POSITION_MODES
 
-MEM_POSITION_MODES = ("continuous", "restart")
 MEM_RECORD_STAGES = ("normed", "residual")
 
 
@@ -50,11 +59,12 @@ class AttentionLayers(nn.Module):
                  attn_dropout: float = 0.0, ff_dropout: float = 0.0, ff_mult: int = 4,
                  mem_positions: str = "continuous", mask_empty_mems: bool = True, mem_record: str = "normed"):
         super().__init__()
-        check_int("dim", dim, minimum=1)
         check_int("depth", depth, minimum=1)
-        check_int("heads", heads, minimum=1)
-        if dim % heads:
-            raise ValueError(f"dim must be divisible by heads, but got dim={dim}, heads={heads}")
+        check_heads(dim, heads)
+        for flag, value in (("causal", causal), ("rotary_pos_emb", rotary_pos_emb), ("cross_attend", cross_attend),
+                            ("use_rmsnorm", use_rmsnorm), ("use_scalenorm", use_scalenorm),
+                            ("norm_unit_offset", norm_unit_offset), ("mask_empty_mems", mask_empty_mems)):
+            check_bool(flag, value)
         if rotary_pos_emb and (dim // heads) % 2:
             raise ValueError(f"rotary_pos_emb needs an even head dimension, but dim // heads = {dim // heads}")
         self.layer_dropout = check_probability("layer_dropout", layer_dropout)
@@ -111,13 +121,22 @@ class AttentionLayers(nn.Module):
             return_mems: also return the new memories: per layer the last ``max_mem_len`` positions of
                 ``[memory ; current[record_from:]]`` at the recording stage, detached.
         """
+        check_stream("x", x, self.dim)
         b, n, _ = x.shape
-        mem_list = self.check_mems(mems, b, x.device)
+        if mask is not None:
+            check_bool_mask("mask", mask, (b, n))
+            check_device("mask", mask, x.device)
+        check_bool("return_mems", return_mems)
+        check_int("max_mem_len", max_mem_len, minimum=0)
+        check_int("record_from", record_from, minimum=0, maximum=n)
+        mem_list = self.check_mems(mems, b, x.device, x.dtype)
         mem_mask_list = self.check_mem_masks(mem_masks, mem_list, b)
         if self.cross_attend:
-            context = self.check_context(context, context_mask, b)
-        elif context is not None:
-            raise ValueError("context was given but this stack has cross_attend=False: build it with cross_attend=True")
+            context = self.check_context(context, context_mask, b, x)
+        elif context is not None or context_mask is not None:
+            given = "context" if context is not None else "context_mask"
+            raise ValueError(f"{given} was given but this stack has cross_attend=False, so it would be ignored: "
+                             f"build it with cross_attend=True")
 
         skips = self.draw_skips()
         self.last_skipped = tuple(i for i, skip in enumerate(skips) if skip)
@@ -159,11 +178,12 @@ class AttentionLayers(nn.Module):
             return None
         return mask
 
-    def check_mems(self, mems, b: int, device) -> list[Tensor] | None:
+    def check_mems(self, mems, b: int, device, dtype: torch.dtype | None = None) -> list[Tensor] | None:
+        """``mems`` as a list of (b, M_k, dim) floating tensors on ``device`` (of ``dtype``, the model's, when
+        given: a memory of another dtype would be promoted silently or fail deep in a matmul)."""
         if mems is None:
             return None
-        if not isinstance(mems, (list, tuple)):
-            raise TypeError(f"mems must be a list with one tensor per attention layer, but got {type(mems).__name__}")
+        check_type("mems", mems, (list, tuple), "a list with one tensor per attention layer")
         if len(mems) != self.num_attn_layers:
             raise ValueError(f"mems must hold one tensor per attention layer ({self.num_attn_layers}), "
                              f"but got {len(mems)}")
@@ -172,6 +192,10 @@ class AttentionLayers(nn.Module):
             if mem.dim() != 3 or mem.shape[0] != b or mem.shape[2] != self.dim:
                 raise ValueError(f"mems[{k}] must have shape (batch={b}, M, dim={self.dim}), "
                                  f"but got {tuple(mem.shape)}")
+            check_tensor(f"mems[{k}]", mem, kind="floating")
+            if dtype is not None and mem.dtype != dtype:
+                raise TypeError(f"mems[{k}] must have dtype {dtype} (the model's dtype), but got dtype {mem.dtype}")
+            check_device(f"mems[{k}]", mem, device)
         return list(mems)
 
     def check_mem_masks(self, mem_masks, mem_list, b: int) -> list[Tensor] | None:
@@ -184,17 +208,22 @@ class AttentionLayers(nn.Module):
         if not isinstance(mem_masks, (list, tuple)) or len(mem_masks) != len(mem_list):
             got = len(mem_masks) if isinstance(mem_masks, (list, tuple)) else type(mem_masks).__name__
             raise ValueError(f"mem_masks must be one (b, M) bool tensor or a list of {len(mem_list)}, but got {got}")
-        return [check_bool_mask(f"mem_masks[{k}]", mm, (b, mem.shape[1]))
+        return [check_device(f"mem_masks[{k}]", check_bool_mask(f"mem_masks[{k}]", mm, (b, mem.shape[1])), mem.device)
                 for k, (mm, mem) in enumerate(zip(mem_masks, mem_list, strict=True))]
 
-    def check_context(self, context, context_mask, b: int) -> Tensor:
+    def check_context(self, context, context_mask, b: int, x: Tensor | None = None) -> Tensor:
+        """``context`` (b, S, dim) floating (of x's dtype and on its device when ``x`` is given); ``context_mask``
+        (b, S) bool or None."""
         if context is None:
             raise ValueError("this stack has cross_attend=True, so forward needs context (b, S, dim), but got None")
-        check_tensor("context", context)
-        if context.dim() != 3 or context.shape[0] != b or context.shape[2] != self.dim:
-            raise ValueError(f"context must have shape (batch={b}, S, dim={self.dim}), but got {tuple(context.shape)}")
+        check_stream("context", context, self.dim, b)
+        if x is not None:
+            if context.dtype != x.dtype:
+                raise TypeError(f"context must have dtype {x.dtype} (the model's dtype), but got dtype {context.dtype}")
+            check_device("context", context, x.device)
         if context_mask is not None:
             check_bool_mask("context_mask", context_mask, tuple(context.shape[:2]))
+            check_device("context_mask", context_mask, context.device, " (the device of context)")
         return context
 
     def extra_repr(self) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from xtlab._checks import check_choice, check_module
+
 BLOCK_KINDS = ("attn", "cross", "ff")
 
 
@@ -17,9 +19,10 @@ class Block(nn.Module):
     """
 
     def __init__(self, kind: str, norm: nn.Module, fn: nn.Module):
+        check_choice("kind", kind, BLOCK_KINDS)
+        check_module("norm", norm)
+        check_module("fn", fn)
         super().__init__()
-        if kind not in BLOCK_KINDS:
-            raise ValueError(f"block kind must be one of {BLOCK_KINDS}, but got {kind!r}")
         self.kind = kind
         self.norm = norm
         self.fn = fn

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from xtlab.model.checks import check_int, check_tensor
+from xtlab._checks import check_int, check_number, check_optional, check_type
+from xtlab.model.token_ids import check_token_ids
 
 
 def generate_tokens(model: nn.Module, prompts: Tensor, seq_len: int, *, temperature: float = 0.0,
@@ -14,13 +15,21 @@ def generate_tokens(model: nn.Module, prompts: Tensor, seq_len: int, *, temperat
     """Append ``seq_len`` tokens to ``prompts`` (b, n >= 1); return the new tokens (b, seq_len).
 
     The model sees at most its last ``max_seq_len`` tokens. Runs in eval mode, restoring the mode after.
+
+    Args:
+        model: a ``TransformerWrapper`` with logits. prompts: (b, n >= 1) token ids. seq_len: tokens to add (>= 1).
+        temperature: 0 for greedy, else a finite number > 0 dividing the logits before sampling.
+        context, context_mask: for a cross-attending decoder, passed to every forward call.
+        generator: the ``torch.Generator`` sampling draws from (CPU), or None for the global one.
     """
-    check_tensor("prompts", prompts)
-    if prompts.dim() != 2 or prompts.shape[1] < 1:
+    check_token_ids("prompts", prompts, model.num_tokens, model.token_emb.weight.device)
+    if prompts.shape[1] < 1:
         raise ValueError(f"prompts must have shape (batch, n >= 1), but got {tuple(prompts.shape)}")
     check_int("seq_len", seq_len, minimum=1)
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or temperature < 0:
-        raise ValueError(f"temperature must be a float >= 0 (0 = greedy), but got {temperature!r}")
+    check_number("temperature", temperature, minimum=0.0)  # nan and inf would reach multinomial as nan probabilities
+    check_optional("generator", generator, check_type, torch.Generator, "a torch.Generator or None")
+    if generator is not None and generator.device.type != "cpu":  # sampling draws on the CPU, for every device
+        raise ValueError(f"generator must be a CPU torch.Generator, but got one on {generator.device}")
     was_training = model.training
     model.eval()
     try:

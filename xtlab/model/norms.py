@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from xtlab.model.checks import check_int
+from xtlab._checks import check_bool, check_int, check_last_dim
 
 
 class _GainNorm(nn.Module):
@@ -19,7 +19,7 @@ class _GainNorm(nn.Module):
     def __init__(self, dim: int, gain_shape: tuple[int, ...], gain_name: str, unit_offset: bool):
         super().__init__()
         self.dim = check_int("dim", dim, minimum=1)
-        self.unit_offset = bool(unit_offset)
+        self.unit_offset = check_bool("unit_offset", unit_offset)
         self.gain_name = gain_name
         init = 0.0 if unit_offset else 1.0
         self.register_parameter(gain_name, nn.Parameter(torch.full(gain_shape, init)))
@@ -27,6 +27,10 @@ class _GainNorm(nn.Module):
     def gain(self) -> Tensor:
         g = getattr(self, self.gain_name)
         return g + 1.0 if self.unit_offset else g
+
+    def check_input(self, x) -> None:
+        """A floating tensor whose last dimension is this norm's ``dim`` (ScaleNorm would accept any silently)."""
+        check_last_dim("x", x, self.dim)
 
     def extra_repr(self) -> str:
         return f"{self.dim}, unit_offset={self.unit_offset}"
@@ -42,6 +46,7 @@ class LayerNorm(_GainNorm):
         super().__init__(dim, (dim,), "gamma", unit_offset)
 
     def forward(self, x: Tensor) -> Tensor:
+        self.check_input(x)
         return F.layer_norm(x, (self.dim,), weight=self.gain())  # gain inside the fused kernel
 
 
@@ -52,6 +57,7 @@ class RMSNorm(_GainNorm):
         super().__init__(dim, (dim,), "g", unit_offset)
 
     def forward(self, x: Tensor) -> Tensor:
+        self.check_input(x)
         return F.normalize(x, dim=-1) * (self.dim**0.5) * self.gain()
 
 
@@ -62,11 +68,19 @@ class ScaleNorm(_GainNorm):
         super().__init__(dim, (1,), "g", unit_offset)
 
     def forward(self, x: Tensor) -> Tensor:
+        self.check_input(x)
         return F.normalize(x, dim=-1) * (self.dim**0.5) * self.gain()
 
 
 def make_norm(dim: int, use_rmsnorm: bool = False, use_scalenorm: bool = False, unit_offset: bool = False) -> nn.Module:
-    """The norm an ``AttentionLayers`` asked for (LayerNorm unless told otherwise)."""
+    """The norm an ``AttentionLayers`` asked for (LayerNorm unless told otherwise).
+
+    Args:
+        dim: the normalised width. use_rmsnorm / use_scalenorm: pick RMSNorm or ScaleNorm (exclusive).
+        unit_offset: store the gain as an offset from 1.
+    """
+    check_bool("use_rmsnorm", use_rmsnorm)
+    check_bool("use_scalenorm", use_scalenorm)
     if use_rmsnorm and use_scalenorm:
         raise ValueError("use_rmsnorm and use_scalenorm are exclusive, but both are True: pick one")
     if use_rmsnorm:

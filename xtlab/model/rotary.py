@@ -10,7 +10,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from xtlab.model.checks import check_int, check_tensor
+from xtlab._checks import check_choice, check_int, check_last_dim, check_number, check_tensor
+
+MEM_POSITION_MODES = ("continuous", "restart")
 
 
 class RotaryEmbedding(nn.Module):
@@ -28,6 +30,7 @@ class RotaryEmbedding(nn.Module):
         check_int("dim_head", dim_head, minimum=2)
         if dim_head % 2:
             raise ValueError(f"rotary embedding needs an even head dimension, but got dim_head={dim_head}")
+        check_number("theta", theta)
         if theta <= 1:
             raise ValueError(f"theta must be > 1, but got {theta}")
         self.dim_head, self.theta = dim_head, float(theta)
@@ -37,11 +40,7 @@ class RotaryEmbedding(nn.Module):
         return 1.0 / self.theta ** (steps / self.dim_head)
 
     def forward(self, positions: Tensor) -> Tensor:
-        check_tensor("positions", positions)
-        if positions.is_floating_point() or positions.dtype == torch.bool:
-            raise TypeError(f"positions must be an integer tensor, but got dtype {positions.dtype}")
-        if positions.dim() != 1:
-            raise ValueError(f"positions must be 1-D (n,), but got shape {tuple(positions.shape)}")
+        check_tensor("positions", positions, kind="integer", ndim=1)
         freqs = positions.to(torch.float64)[:, None] * self.inv_freq(positions.device)  # (n, d/2)
         return torch.cat((freqs, freqs), dim=-1)  # (n, d)
 
@@ -55,7 +54,18 @@ def rotate_half(x: Tensor) -> Tensor:
 
 
 def apply_rotary(x: Tensor, angles: Tensor) -> Tensor:
-    """Rotate ``x`` (..., n, d) by ``angles`` (n, d)."""
+    """Rotate ``x`` (..., n, d) by ``angles`` (n, d).
+
+    Args:
+        x: floating (..., n, d), d even. angles: floating (n, d), as ``RotaryEmbedding`` returns them.
+    """
+    check_tensor("x", x, kind="floating")
+    if x.ndim < 2 or x.shape[-1] % 2:
+        raise ValueError(f"x must have shape (..., n, d) with an even d, but got shape {tuple(x.shape)}")
+    check_last_dim("angles", angles, x.shape[-1])
+    if tuple(angles.shape) != tuple(x.shape[-2:]):
+        raise ValueError(f"angles must have shape (n, d) = {tuple(x.shape[-2:])} to match x, "
+                         f"but got {tuple(angles.shape)}")
     return rotate(x, angles.cos().to(x.dtype), angles.sin().to(x.dtype))
 
 
@@ -72,8 +82,7 @@ def memory_positions(num_mems: int, seq_len: int, mode: str = "continuous", devi
     """
     check_int("num_mems", num_mems, minimum=0)
     check_int("seq_len", seq_len, minimum=0)
+    check_choice("mode", mode, MEM_POSITION_MODES)
     if mode == "continuous":
         return torch.arange(-num_mems, seq_len, device=device)
-    if mode == "restart":
-        return torch.cat((torch.arange(num_mems, device=device), torch.arange(seq_len, device=device)))
-    raise ValueError(f"mode must be 'continuous' or 'restart', but got {mode!r}")
+    return torch.cat((torch.arange(num_mems, device=device), torch.arange(seq_len, device=device)))

@@ -11,15 +11,22 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from xtlab._checks import check_last_dim, check_module, shown
+
 
 def _tied_weight_of(module: nn.Module) -> nn.Parameter:
     if not isinstance(module, nn.Module):
-        raise TypeError(f"TiedLinear ties to an nn.Module with a .weight Parameter, but got {type(module).__name__}")
+        raise TypeError(f"module must be an nn.Module with a .weight Parameter to tie to, but got {shown(module)}")
     weight = getattr(module, "weight", None)
-    if not isinstance(weight, nn.Parameter):
-        raise TypeError(f"TiedLinear needs a module with a .weight Parameter, but {type(module).__name__} has "
-                        f".weight of type {type(weight).__name__}")
+    if not isinstance(weight, nn.Parameter) or weight.ndim != 2:
+        raise TypeError(f"module must have a 2-D .weight Parameter to tie to, but {type(module).__name__}.weight "
+                        f"is {shown(weight)}")
     return weight
+
+
+def _check_features(x, weight: Tensor) -> None:
+    """x (..., in_features) floating, where in_features is the tied weight's second dimension."""
+    check_last_dim("x", x, weight.shape[1])
 
 
 class TiedLinear(nn.Module):
@@ -52,7 +59,9 @@ class TiedLinear(nn.Module):
         super().__setattr__(name, value)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.weight)
+        weight = self.weight
+        _check_features(x, weight)
+        return F.linear(x, weight)
 
     def extra_repr(self) -> str:
         return f"tied to {type(self.tied_module).__name__}, weight shape {tuple(self.weight.shape)}"
@@ -76,6 +85,7 @@ class RegisteredTiedLinear(nn.Module):
         return self.tied_module.weight
 
     def forward(self, x: Tensor) -> Tensor:
+        _check_features(x, self.tied_module.weight)
         return F.linear(x, self.tied_module.weight)
 
 
@@ -85,6 +95,7 @@ def tie_naively(model: nn.Module) -> nn.Module:
     The two modules then share one Parameter object until any path creates new Parameters
     (meta device + ``to_empty``, ``apply`` with new Parameters, ...), which silently unties them.
     """
+    check_module("model", model)
     emb, out = getattr(model, "token_emb", None), getattr(model, "to_logits", None)
     if not isinstance(emb, nn.Embedding):
         raise TypeError(f"tie_naively needs model.token_emb to be an nn.Embedding, but got {type(emb).__name__}")
@@ -99,6 +110,7 @@ def tie_naively(model: nn.Module) -> nn.Module:
 
 def tie_registered(model: nn.Module) -> nn.Module:
     """Teaching exhibit: replace ``to_logits`` with a ``RegisteredTiedLinear`` over ``token_emb``."""
+    check_module("model", model)
     emb = getattr(model, "token_emb", None)
     if not isinstance(emb, nn.Embedding):
         raise TypeError(f"tie_registered needs model.token_emb to be an nn.Embedding, but got {type(emb).__name__}")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from xtlab._checks import check_bool, check_bool_mask, check_device, check_int, check_probability, check_type
 from xtlab.model.attention_layers import AttentionLayers
-from xtlab.model.checks import check_bool_mask, check_int, check_probability, check_tensor
 from xtlab.model.generate import generate_tokens
 from xtlab.model.tied_linear import TiedLinear
+from xtlab.model.token_ids import check_token_ids
 
 
 class AbsolutePositionalEmbedding(nn.Module):
@@ -43,11 +44,12 @@ class TransformerWrapper(nn.Module):
         super().__init__()
         check_int("num_tokens", num_tokens, minimum=1)
         check_int("max_seq_len", max_seq_len, minimum=1)
-        if not isinstance(attn_layers, AttentionLayers):
-            raise TypeError(f"attn_layers must be an xtlab Decoder or Encoder, but got {type(attn_layers).__name__}")
+        check_type("attn_layers", attn_layers, AttentionLayers, "an xtlab Decoder or Encoder")
         check_int("num_memory_tokens", num_memory_tokens, minimum=0)
         check_int("max_mem_len", max_mem_len, minimum=0)
         check_probability("emb_dropout", emb_dropout)
+        check_bool("tie_embedding", tie_embedding)
+        check_bool("return_only_embed", return_only_embed)
         if tie_embedding and return_only_embed:
             raise ValueError("tie_embedding=True needs an output projection, but return_only_embed=True has none")
         dim = attn_layers.dim
@@ -90,6 +92,9 @@ class TransformerWrapper(nn.Module):
         b, n = self.check_tokens(x)
         if mask is not None:
             check_bool_mask("mask", mask, (b, n))
+            check_device("mask", mask, x.device)
+        check_bool("return_mems", return_mems)
+        check_bool("return_embeddings", return_embeddings)
         if return_mems and self.max_mem_len == 0:
             raise ValueError("return_mems=True needs memories, but max_mem_len=0: build the model with "
                              "max_mem_len > 0 (xtlab does not keep unbounded memories)")
@@ -113,21 +118,12 @@ class TransformerWrapper(nn.Module):
             h = self.to_logits(h)
         return (h, new_mems) if return_mems else h
 
-    def check_tokens(self, x) -> tuple[int, int]:
-        check_tensor("x", x)
-        if x.dtype.is_floating_point or x.dtype == torch.bool or x.is_complex():
-            raise TypeError(f"x must hold integer token ids, but got dtype {x.dtype}")
-        if x.dim() != 2:
-            raise ValueError(f"x must have shape (batch, seq_len), but got {tuple(x.shape)}")
+    def check_tokens(self, x, name: str = "x") -> tuple[int, int]:
+        """(b, n) integer token ids in [0, num_tokens) on the model's device, n <= max_seq_len; returns (b, n)."""
+        check_token_ids(name, x, self.num_tokens, self.token_emb.weight.device)
         b, n = x.shape
         if n > self.max_seq_len:
             raise ValueError(f"sequence length {n} exceeds max_seq_len={self.max_seq_len}")
-        if x.numel() > 0:
-            low, high = torch.aminmax(x)  # one pass, one device sync for both ends
-            low, high = int(low), int(high)
-            if low < 0 or high >= self.num_tokens:
-                bad = low if low < 0 else high
-                raise ValueError(f"token id {bad} is out of range: ids must be in [0, {self.num_tokens})")
         return b, n
 
     @torch.no_grad()

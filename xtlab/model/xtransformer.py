@@ -7,11 +7,16 @@ uses, which breaks DistributedDataParallel without ``find_unused_parameters=True
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from xtlab._checks import check_bool, check_bool_mask, check_int, check_tensor
 from xtlab.model.attention_layers import Decoder, Encoder
+from xtlab.model.token_ids import check_token_ids
 from xtlab.model.transformer_wrapper import TransformerWrapper
 
 WRAPPER_ARGS = ("num_memory_tokens", "max_mem_len", "tie_embedding", "emb_dropout")
@@ -47,20 +52,28 @@ class XTransformer(nn.Module):
         unknown = [k for k in kwargs if not k.startswith(("enc_", "dec_"))]
         if unknown:
             raise TypeError(f"XTransformer arguments must start with 'enc_' or 'dec_', but got {unknown}")
-        if kwargs.get("dec_cross_attend") is False:
+        check_int("dim", dim, minimum=1)
+        for name, value in (("enc_num_tokens", enc_num_tokens), ("enc_depth", enc_depth), ("enc_heads", enc_heads),
+                            ("enc_max_seq_len", enc_max_seq_len), ("dec_num_tokens", dec_num_tokens),
+                            ("dec_depth", dec_depth), ("dec_heads", dec_heads), ("dec_max_seq_len", dec_max_seq_len)):
+            check_int(name, value, minimum=1)
+        check_bool("encoder_keeps_logits", encoder_keeps_logits)
+        if "dec_cross_attend" in kwargs and check_bool("dec_cross_attend", kwargs["dec_cross_attend"]) is False:
             raise ValueError("dec_cross_attend=False would cut the decoder off from the encoder; leave it out")
         kwargs.pop("dec_cross_attend", None)
         enc_wrapper, enc_layers = _split_prefixed(kwargs, "enc_")
         dec_wrapper, dec_layers = _split_prefixed(kwargs, "dec_")
-        if enc_wrapper.pop("tie_embedding", False):
+        if check_bool("enc_tie_embedding", enc_wrapper.pop("tie_embedding", False)):
             raise ValueError("enc_tie_embedding=True makes no sense: the encoder has no output projection")
-        self.encoder = TransformerWrapper(enc_num_tokens, enc_max_seq_len, Encoder(dim, enc_depth, enc_heads,
-                                          **enc_layers), return_only_embed=True, **enc_wrapper)
+        with _prefixed_errors("enc_"):
+            self.encoder = TransformerWrapper(enc_num_tokens, enc_max_seq_len, Encoder(dim, enc_depth, enc_heads,
+                                              **enc_layers), return_only_embed=True, **enc_wrapper)
         self.encoder_keeps_logits = bool(encoder_keeps_logits)
         if encoder_keeps_logits:
             self.encoder.to_logits = nn.Linear(dim, enc_num_tokens, bias=False)  # the bug: never used
-        self.decoder = TransformerWrapper(dec_num_tokens, dec_max_seq_len, Decoder(dim, dec_depth, dec_heads,
-                                          cross_attend=True, **dec_layers), **dec_wrapper)
+        with _prefixed_errors("dec_"):
+            self.decoder = TransformerWrapper(dec_num_tokens, dec_max_seq_len, Decoder(dim, dec_depth, dec_heads,
+                                              cross_attend=True, **dec_layers), **dec_wrapper)
 
     def encode(self, src: Tensor, mask: Tensor | None = None) -> Tensor:
         """(b, S) -> (b, S, dim) encoder output."""
@@ -68,9 +81,13 @@ class XTransformer(nn.Module):
 
     def forward(self, src: Tensor, tgt: Tensor, *, mask: Tensor | None = None) -> Tensor:
         """Teacher-forced next-token cross-entropy of ``tgt`` given ``src``; ``mask`` (b, S) marks real src tokens."""
+        check_tensor("tgt", tgt)
         if tgt.dim() != 2 or tgt.shape[1] < 2:
             raise ValueError(f"tgt must have shape (batch, T >= 2) (a start token then targets), "
                              f"but got {tuple(tgt.shape)}")
+        # the last target never enters the decoder, so its range is checked here, not by the decoder
+        check_token_ids("tgt", tgt, self.decoder.num_tokens, self.decoder.token_emb.weight.device)
+        self._check_batches(src, tgt, mask)
         encoded = self.encode(src, mask)
         logits = self.decoder(tgt[:, :-1], context=encoded, context_mask=mask)  # (b, T-1, vocab)
         return F.cross_entropy(logits.transpose(1, 2), tgt[:, 1:])
@@ -79,6 +96,7 @@ class XTransformer(nn.Module):
     def generate(self, src: Tensor, start_tokens: Tensor, seq_len: int, *, mask: Tensor | None = None,
                  temperature: float = 0.0) -> Tensor:
         """Decode ``seq_len`` tokens after ``start_tokens`` (b, n) given ``src``. Returns (b, seq_len)."""
+        self._check_batches(src, start_tokens, mask)
         was_training = self.training
         self.eval()
         try:
@@ -87,3 +105,25 @@ class XTransformer(nn.Module):
                                          context_mask=mask)
         finally:
             self.train(was_training)
+
+    def _check_batches(self, src, tgt, mask) -> None:
+        """src and tgt (and mask) must describe the same batch: cross-attention pairs them row by row."""
+        self.encoder.check_tokens(src, "src")
+        if mask is not None:
+            check_bool_mask("mask", mask, tuple(src.shape))
+        check_tensor("tgt", tgt)
+        if tgt.dim() >= 1 and tgt.shape[0] != src.shape[0]:
+            raise ValueError(f"src and the target tokens must have the same batch size, but got src "
+                             f"{tuple(src.shape)} and {tuple(tgt.shape)}")
+
+
+@contextmanager
+def _prefixed_errors(prefix: str) -> Iterator[None]:
+    """Re-raise a TypeError/ValueError from the encoder or decoder with its argument prefix, so that
+    ``enc_layer_dropout=2`` is reported under that name, not only as a bare ``layer_dropout``."""
+    try:
+        yield
+    except (TypeError, ValueError) as error:
+        if type(error) not in (TypeError, ValueError):
+            raise
+        raise type(error)(f"{prefix} arguments: {error}") from error

@@ -1,0 +1,96 @@
+"""Lab 05 single-process experiments: seq2seq training, the unused encoder to_logits, the waste it costs."""
+
+import pytest
+import torch
+
+from xtlab.labs.encoder_decoder_ddp.ddp_training import parameter_checksum
+from xtlab.labs.encoder_decoder_ddp.experiments import (
+    build_seq2seq_model,
+    build_shape_only,
+    encoder_unused_parameters,
+    train_seq2seq,
+    wasted_by_encoder_logits,
+)
+from xtlab.labs.encoder_decoder_ddp.launch import first_sentence, parameters_named_in_error
+
+
+@pytest.fixture(scope="module")
+def reverse_run():
+    return train_seq2seq("reverse", steps=80)
+
+
+def test_notebook_claim_the_model_learns_reverse(reverse_run):
+    # the notebook prints accuracy before/after with 2 decimals: 0.00 and 1.00
+    assert f"{reverse_run.accuracy_before:.2f}" == "0.00"
+    assert f"{reverse_run.accuracy_after:.2f}" == "1.00"
+    assert reverse_run.example_pred == reverse_run.example_src[::-1]
+    assert reverse_run.losses[-1] < reverse_run.losses[0] / 10
+
+
+def test_notebook_claim_finder_names_exactly_the_encoder_to_logits():
+    unused = encoder_unused_parameters(True)
+    assert [(p.name, p.shape) for p in unused] == [("encoder.to_logits.weight", (11, 32))]
+    assert encoder_unused_parameters(False) == []
+
+
+def test_notebook_claim_waste_at_vocab_32000_width_512():
+    report = wasted_by_encoder_logits(32000, 512, "float32")
+    assert report.unused_names == ("encoder.to_logits.weight",)
+    assert report.wasted_params == 32000 * 512  # the formula only checks the model-based count
+    assert report.wasted_bytes == 32000 * 512 * 4
+    assert f"{report.wasted_fraction:.0%}" == "22%"
+    assert sum(count for _, count, _ in report.components) == report.total_params
+
+
+def test_waste_follows_dtype_and_the_fix():
+    assert wasted_by_encoder_logits(1000, 64, "bfloat16").wasted_bytes == 1000 * 64 * 2
+    fixed = wasted_by_encoder_logits(1000, 64, encoder_keeps_logits=False)
+    assert fixed.wasted_params == 0 and fixed.unused_names == ()
+    assert not any(unused for _, _, unused in fixed.components)
+
+
+def test_shape_only_model_is_on_meta_and_matches_a_real_model():
+    meta = build_shape_only(11, 32)
+    real = build_seq2seq_model(encoder_keeps_logits=True)
+    assert all(p.device.type == "meta" for p in meta.parameters())
+    assert [(n, p.shape) for n, p in meta.named_parameters()] == [(n, p.shape) for n, p in real.named_parameters()]
+
+
+@pytest.mark.parametrize("kwargs, bad", [
+    ({"vocab_size": 1, "dim": 64}, "1"), ({"vocab_size": 1000, "dim": 0}, "0"),
+    ({"vocab_size": 1000, "dim": True}, "True"), ({"vocab_size": 1000, "dim": 64, "dtype": "int8"}, "int8"),
+])
+def test_waste_rejects_bad_sizes(kwargs, bad):
+    with pytest.raises(ValueError, match=bad):
+        wasted_by_encoder_logits(**kwargs)
+
+
+def test_same_seed_same_checksum_and_a_change_shows():
+    a, b = build_seq2seq_model(), build_seq2seq_model()
+    assert parameter_checksum(a) == parameter_checksum(b)
+    with torch.no_grad():
+        b.decoder.token_emb.weight[0, 0] += 1e-6
+    assert parameter_checksum(a) != parameter_checksum(b)
+
+
+TRACEBACK = """Traceback (most recent call last):
+  File "x.py", line 3, in f
+    raise ValueError("not this one")
+RuntimeError: Expected to have finished reduction in the prior iteration before starting a new one. This error
+indicates that your module has parameters that were not used in producing loss.
+Parameters which did not receive grad for rank 1: b.weight, a.weight
+Parameter indices which did not receive grad for rank 1: 3 4
+"""
+
+
+def test_first_sentence_keeps_type_and_first_sentence_only():
+    assert first_sentence(TRACEBACK) == ("RuntimeError: Expected to have finished reduction in the prior iteration "
+                                         "before starting a new one.")
+    assert first_sentence("rank 1 did not finish within timeout_s=5 seconds\nmore") == (
+        "rank 1 did not finish within timeout_s=5 seconds")
+    assert first_sentence("") == ""
+
+
+def test_parameters_named_in_error_are_sorted():
+    assert parameters_named_in_error(TRACEBACK) == ("a.weight", "b.weight")
+    assert parameters_named_in_error("RuntimeError: boom") == ()

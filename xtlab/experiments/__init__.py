@@ -1,1 +1,0 @@
-"""Pure functions that run each lab's experiments and return plain data (no widgets, no plots)."""

@@ -1,0 +1,101 @@
+"""Lab 01 plots and panel: the gradient-presence heatmap of a layer-dropout run, its loss, and its numbers."""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+from matplotlib.figure import Figure
+
+from xtlab.labs.layer_dropout.experiments import (
+    BLOCK_PREFIX,
+    LayerDropoutRun,
+    SkipStatistics,
+    run_layer_dropout,
+    skip_statistics,
+)
+from xtlab.labs.layer_dropout.generalization import DropoutComparison
+from xtlab.labs.layer_dropout.presence_plot import draw_gradient_presence
+from xtlab.widgets.figures import new_figure
+from xtlab.widgets.panel import LabPanel
+
+
+def short_row_names(run: LayerDropoutRun) -> list[str]:
+    """Heatmap row names: ``block 3 (ff)`` for blocks, the module name for everything else."""
+    kinds = dict(zip(run.block_labels, run.block_kinds, strict=True))
+    names = []
+    for label in run.grouped().labels:
+        if label in kinds:
+            names.append(f"block {label.removeprefix(BLOCK_PREFIX)} ({kinds[label]})")
+        else:
+            names.append(label.removeprefix("attn_layers."))
+    return names
+
+
+def plot_layer_dropout_run(run: LayerDropoutRun) -> Figure:
+    """Heatmap of which modules got a gradient at each step (top) and the training loss (bottom)."""
+    if not isinstance(run, LayerDropoutRun):
+        raise TypeError(f"run must be a LayerDropoutRun, but got {type(run).__name__}")
+    grouped = run.grouped()
+    fig = new_figure(8.0, 2.4 + 0.16 * len(grouped.labels))
+    heat_ax, loss_ax = fig.subplots(2, 1, sharex=True, height_ratios=(len(grouped.labels), 6))
+    draw_gradient_presence(heat_ax, grouped, short_row_names(run))
+    heat_ax.set_xlabel("")
+    settings = (f"layer_dropout={run.layer_dropout:g}, depth={run.depth} ({run.num_blocks} blocks), "
+                f"{run.mode} mode, neuron dropout={run.neuron_dropout:g}, seed={run.seed}")
+    heat_ax.set_title(f"Gradient presence per module: {settings}", fontsize=9)
+    loss_ax.plot(range(run.steps), run.losses, color="#1f77b4", linewidth=1)
+    loss_ax.set(xlabel="step", ylabel="train loss")
+    return fig
+
+
+def summarize_skip_statistics(stats: SkipStatistics) -> str:
+    """The panel's numbers, computed from the run: skipped share with its interval, all-blocks steps, losses."""
+    low, high = stats.skip_interval
+    all_low, all_high = stats.all_blocks_interval
+    inside = "inside" if stats.p_in_interval else "outside"
+    return (
+        f"Skipped block-steps: {stats.skipped_block_steps} of {stats.block_steps} = {stats.skip_fraction:.3f} "
+        f"(95% Wilson interval [{low:.3f}, {high:.3f}]); p = {stats.layer_dropout:g} is {inside} it.<br>"
+        f"Steps that ran every block: {stats.all_blocks_steps} of {stats.steps} = {stats.all_blocks_fraction:.3f} "
+        f"(interval [{all_low:.3f}, {all_high:.3f}]); (1 - p)^L with L = {stats.num_blocks} blocks: "
+        f"{stats.all_blocks_expected:.3f}.<br>"
+        f"Parameter-steps with no gradient: {stats.params_without_gradient} of {stats.param_steps}. "
+        f"Every loss finite: {stats.losses_finite}."
+    )
+
+
+def layer_dropout_panel() -> LabPanel:
+    """Controls for p, depth, steps, seed, train/eval mode and neuron dropout; heatmap, loss and numbers re-draw."""
+    controls = {
+        "layer_dropout": widgets.FloatSlider(value=0.1, min=0.0, max=0.9, step=0.05, description="layer_dropout"),
+        "depth": widgets.IntSlider(value=4, min=1, max=6, description="depth"),
+        "steps": widgets.IntSlider(value=60, min=20, max=200, step=20, description="steps"),
+        "seed": widgets.IntSlider(value=0, min=0, max=9, description="seed"),
+        "mode": widgets.ToggleButtons(options=["train", "eval"], value="train", description="mode"),
+        "neuron_dropout": widgets.FloatSlider(value=0.0, min=0.0, max=0.5, step=0.1, description="neuron dropout"),
+    }
+    return LabPanel(
+        controls,
+        compute=lambda **values: (run := run_layer_dropout(**values), skip_statistics(run)),  # memoised run
+        plot=lambda result: plot_layer_dropout_run(result[0]),
+        summarize=lambda result: summarize_skip_statistics(result[1]),
+        title="Layer dropout: which blocks got a gradient?",
+    )
+
+
+def plot_dropout_comparison(comparison: DropoutComparison) -> Figure:
+    """Train (dashed) and validation (solid) loss, both in eval mode, for each layer-dropout probability."""
+    if not isinstance(comparison, DropoutComparison):
+        raise TypeError(f"comparison must be a DropoutComparison, but got {type(comparison).__name__}")
+    fig = new_figure(6.5, 3.2)
+    ax = fig.add_subplot()
+    colours = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+    for index, curve in enumerate(comparison.curves):
+        colour = colours[index % len(colours)]
+        ax.plot(curve.eval_steps, curve.train_losses, linestyle="--", marker="o", color=colour,
+                label=f"p={curve.layer_dropout:g} train")
+        ax.plot(curve.eval_steps, curve.val_losses, linestyle="-", marker="o", color=colour,
+                label=f"p={curve.layer_dropout:g} validation")
+    ax.set(xlabel="step", ylabel="loss (eval mode)",
+           title=f"Training on {comparison.train_tokens} tokens: train vs validation")
+    ax.legend(fontsize=8)
+    return fig

@@ -1,0 +1,133 @@
+"""Lab 02 plots and panels: pick a tying style and a path, see the verdict and what training then does."""
+
+from __future__ import annotations
+
+import functools
+import html
+
+import ipywidgets as widgets
+import numpy as np
+from matplotlib.figure import Figure
+
+from xtlab.diagnostics import inspect_ties
+from xtlab.labs.weight_tying.models import STYLES
+from xtlab.labs.weight_tying.paths import PATHS, PathOutcome, run_path
+from xtlab.labs.weight_tying.training import (
+    DriftResult,
+    SymptomResult,
+    UpdateComparison,
+    compare_half_tied_updates,
+    drift_after_path,
+)
+from xtlab.widgets.figures import new_figure
+from xtlab.widgets.panel import LabPanel
+
+
+def plot_drift(result: DriftResult) -> Figure:
+    """Left: ||embedding - output|| before each AdamW step; right: each step's change of the embedding."""
+    fig = new_figure(7, 3)
+    left, right = fig.subplots(1, 2)
+    title = f"{STYLES[result.style]}, {PATHS[result.path][0]}: {result.verdict}"
+    if result.error is not None:
+        for ax in (left, right):
+            ax.text(0.5, 0.5, "the path raised:\nno model to train", ha="center", va="center")
+            ax.set_axis_off()
+        fig.suptitle(title)
+        return fig
+    left.plot(np.arange(len(result.distances)), result.distances, marker="o")
+    left.set(xlabel="AdamW step", ylabel="||embedding - output||", title="distance")
+    right.bar(np.arange(1, len(result.update_sizes) + 1), result.update_sizes)
+    right.set(xlabel="AdamW step", ylabel="||change of embedding||", title="update size")
+    fig.suptitle(title)
+    return fig
+
+
+def plot_update_comparison(result: UpdateComparison) -> Figure:
+    """Per-step update size of the shared weight: truly tied vs half_tied, and their ratio."""
+    fig = new_figure(7, 3)
+    left, right = fig.subplots(1, 2)
+    steps = np.arange(1, len(result.tied_sizes) + 1)
+    left.plot(steps, result.tied_sizes, marker="o", label="tied (one Parameter)")
+    left.plot(steps, result.half_tied_sizes, marker="s", label="half-tied (two Parameters)")
+    left.set(xlabel="AdamW step", ylabel="||change of weight||", title="update size")
+    left.legend()
+    right.bar(steps, result.ratios)
+    right.axhline(1.0, color="gray", lw=1)
+    right.set(xlabel="AdamW step", ylabel="half-tied / tied", title="ratio")
+    return fig
+
+
+def plot_validation_symptom(result: SymptomResult) -> Figure:
+    """Validation loss in memory vs after save and reload, per style; and the training losses."""
+    fig = new_figure(7, 3)
+    left, right = fig.subplots(1, 2)
+    for style, losses in result.train_losses.items():
+        left.plot(np.arange(1, len(losses) + 1), losses, label=STYLES[style])
+    left.set(xlabel="step", ylabel="train loss", title="training")
+    left.legend()
+    styles = list(result.val_trained)
+    positions = np.arange(len(styles))
+    right.bar(positions - 0.2, [result.val_trained[s] for s in styles], width=0.4, label="in memory")
+    right.bar(positions + 0.2, [result.val_reloaded[s] for s in styles], width=0.4, label="reloaded")
+    right.set_xticks(positions, [STYLES[s] for s in styles])
+    low = min(min(result.val_trained.values()), min(result.val_reloaded.values()))
+    right.set(ylabel="validation loss", title="validation", ylim=(low * 0.95, None))
+    right.legend()
+    return fig
+
+
+def summarize_outcome(outcome: PathOutcome) -> str:
+    """HTML: the verdict, the inspector's report, the state_dict keys, the parameter count and the pointers."""
+    if outcome.error is not None:
+        return f"<b>verdict: error</b><br><code>{html.escape(outcome.error)}</code>"
+    report = inspect_ties(outcome.model)
+    emb, out = outcome.pointers
+    rows = [
+        f"<b>verdict: {outcome.verdict}</b>",
+        f"inspector: tied={report.tied}, half-tied={report.half_tied}",
+        f"state_dict keys: {', '.join(outcome.state_dict_keys)}",
+        f"len(list(model.parameters())) = {outcome.num_parameters}",
+        f"storage pointers: embedding 0x{emb:x}, output 0x{out:x} ({'same' if emb == out else 'different'})",
+    ]
+    if outcome.facts:
+        rows.append(f"facts: {html.escape(str(outcome.facts))}")
+    return "<br>".join(rows)
+
+
+@functools.lru_cache(maxsize=64)
+def _path_and_drift(style: str, path: str, steps: int) -> tuple[PathOutcome, DriftResult]:
+    return run_path(style, path), drift_after_path(style, path, steps=steps)
+
+
+def paths_panel() -> LabPanel:
+    """Dropdowns for the tying style and the path, a slider for AdamW steps; verdict and drift re-draw."""
+    controls = {
+        "style": widgets.Dropdown(options=[(label, key) for key, label in STYLES.items()], value="naive",
+                                  description="style"),
+        "path": widgets.Dropdown(options=[(label, key) for key, (label, _) in PATHS.items()], value="meta_to_empty",
+                                 description="path"),
+        "steps": widgets.IntSlider(value=5, min=1, max=10, description="AdamW steps"),
+    }
+    return LabPanel(controls, compute=_path_and_drift, plot=lambda result: plot_drift(result[1]),
+                    summarize=lambda result: summarize_outcome(result[0]),
+                    title="Pick a tying style and a path")
+
+
+def _comparison(weight_decay: float, steps: int) -> UpdateComparison:
+    return compare_half_tied_updates(steps=steps, lr=1e-3, weight_decay=weight_decay)  # cached there
+
+
+def summarize_comparison(result: UpdateComparison) -> str:
+    decays = (f"one zero-gradient step applied weight decay {result.decays_tied:.2f} times (tied) and "
+              f"{result.decays_half_tied:.2f} times (half-tied)" if result.weight_decay > 0 else "no weight decay")
+    return f"mean update-size ratio half-tied / tied: <b>{result.mean_ratio:.2f}</b>; {decays}"
+
+
+def updates_panel() -> LabPanel:
+    """Sliders for weight decay and steps: a truly tied model's AdamW updates next to an half-tied one's."""
+    controls = {
+        "weight_decay": widgets.FloatSlider(value=0.1, min=0.0, max=0.5, step=0.05, description="weight decay"),
+        "steps": widgets.IntSlider(value=5, min=1, max=10, description="AdamW steps"),
+    }
+    return LabPanel(controls, compute=_comparison, plot=plot_update_comparison,
+                    summarize=summarize_comparison, title="Half-tied vs tied under AdamW")
