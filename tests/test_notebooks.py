@@ -100,7 +100,8 @@ def test_every_teaching_helper_is_used(stem):
 
 def test_learner_code_replaces_solutions_with_stubs_at_their_indent():
     code = "def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n\n\nf"
-    assert BUILDER.learner_code(code, "test") == "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n\n\nf"
+    stub = "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n\n\nf"
+    assert BUILDER.learner_code(code, "test") == stub
     hidden = "x = 1\n### BEGIN HIDDEN TESTS\nassert x == 1\n### END HIDDEN TESTS"
     assert BUILDER.learner_code(hidden, "test") == "x = 1"
 

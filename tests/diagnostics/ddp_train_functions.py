@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import time
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -77,3 +80,21 @@ def train_library_model(rank: int, world_size: int, library: str) -> float:
         loss.backward()
         optimizer.step()
     return float(loss)
+
+
+def start_grandchild_then(rank: int, world_size: int, folder: str, how: str) -> int:
+    """Start a long-sleeping child process, write its pid to ``folder/grandchild-<rank>.pid``, then end as ``how``
+    says: ``"return"`` (success), ``"raise"`` / ``"exit"`` on rank 1 (failure; ``"exit"`` skips every finally),
+    ``"hang"`` (until the timeout), ``"own_session"`` (the child leaves the rank's process group, then hang)."""
+    child = subprocess.Popen([shutil.which("sleep") or "sleep", "600"], start_new_session=how == "own_session")
+    (Path(folder) / f"grandchild-{rank}.pid").write_text(str(child.pid))
+    if how == "return":
+        return child.pid
+    if rank == 1 and how == "raise":
+        raise RuntimeError("rank one broke after starting a child")
+    if rank == 1 and how == "exit":
+        os._exit(3)
+    if how in ("hang", "own_session"):
+        time.sleep(3600)
+    dist.barrier()
+    return child.pid

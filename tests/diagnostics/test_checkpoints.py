@@ -1,14 +1,25 @@
+import json
 import os
+import re
 
 import pytest
 import safetensors.torch
 import torch
 import torch.nn as nn
+from safetensors import safe_open
 
 from tests.diagnostics.models import x_decoder, x_encoder_decoder, xtlab_decoder
-from xtlab.diagnostics import checkpoints
+from xtlab.diagnostics import CheckpointError, checkpoints
+from xtlab.diagnostics.checkpoint_records import (
+    ARCHITECTURE_KEY,
+    CHECKSUM_KEY,
+    FORMAT_KEY,
+    FORMAT_VERSION,
+    content_checksum,
+)
 from xtlab.diagnostics.checkpoints import load_checkpoint, save_checkpoint
 from xtlab.diagnostics.ties import inspect_ties
+from xtlab.model import Decoder, Encoder, TransformerWrapper
 
 
 class NaivelyTied(nn.Module):

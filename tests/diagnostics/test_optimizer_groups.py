@@ -53,12 +53,22 @@ def test_reasons_name_the_norm_class():
     assert reasons["attn_layers.layers.0.1.mem_k"] == "attention memory keys (mem_k)"
 
 
-def test_torch_norms_and_gain_names_are_matched():
-    norms = {"ln": nn.LayerNorm(4), "bn": nn.BatchNorm1d(4), "rms": nn.RMSNorm(4)}
+class RMSNormLookalike(nn.Module):
+    """A norm class torch does not know (nn.RMSNorm only exists from torch 2.4; pyproject promises 2.3)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+
+
+def test_torch_norms_custom_norms_and_gain_names_are_matched():
+    rms = nn.RMSNorm(4) if hasattr(nn, "RMSNorm") else RMSNormLookalike(4)
+    norms = {"ln": nn.LayerNorm(4), "bn": nn.BatchNorm1d(4), "rms": rms, "custom": RMSNormLookalike(4)}
     model = nn.ModuleDict(norms | {"lin": nn.Linear(4, 4)})
     model.lin.gamma = nn.Parameter(torch.ones(4))  # a gain by its conventional name, outside any norm class
     rows = {row.name: row for row in describe_parameters(model)}
     assert rows["ln.weight"].category == rows["bn.weight"].category == rows["rms.weight"].category == "norm gain"
+    assert rows["custom.weight"].category == "norm gain"
     assert rows["lin.gamma"].category == "norm gain"
     assert rows["ln.bias"].category == "bias" and rows["lin.weight"].group == "decay"
 

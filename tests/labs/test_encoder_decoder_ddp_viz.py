@@ -42,7 +42,8 @@ def test_report_lines_are_deterministic_text():
 
 def test_waste_panel_reacts_to_each_control():
     panel = waste_panel()
-    assert repr(panel) == "LabPanel(encoder_keeps_logits=True, vocab_size=32000, dim=512, dtype='float32')"
+    assert repr(panel).splitlines()[0] == (
+        "LabPanel(encoder_keeps_logits=True, vocab_size=32000, dim=512, dtype='float32')")
     report, _ = panel.last_result
     assert report.wasted_params == 32000 * 512 and "encoder.to_logits.weight" in panel.summary.value
     png = panel.image.value
@@ -57,7 +58,7 @@ def test_waste_panel_reacts_to_each_control():
 
 def test_ddp_panel_waits_for_the_button():
     panel = ddp_panel()
-    assert repr(panel) == ("LabPanel(encoder_keeps_logits=True, find_unused_parameters=False, "
+    assert repr(panel).splitlines()[0] == ("LabPanel(encoder_keeps_logits=True, find_unused_parameters=False, "
                            "dec_layer_dropout=0.0)")
     assert panel.last_result is None and "Nothing launched" in panel.summary.value
     count = panel.redraw_count

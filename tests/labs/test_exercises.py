@@ -1,4 +1,4 @@
-"""Every exercise of every lab: its reference passes, its stub is NOT YET, each realistic mistake is caught and named."""
+"""Every exercise of every lab: the reference passes, the stub is NOT YET, each kept mistake is caught and named."""
 
 import importlib
 

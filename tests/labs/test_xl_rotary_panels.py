@@ -6,7 +6,7 @@ from xtlab.labs.xl_rotary.position_panels import key_positions_panel, rotary_sco
 
 def test_key_positions_panel_follows_the_sliders():
     panel = key_positions_panel()
-    assert repr(panel) == "LabPanel(num_mems=2, seq_len=4)"
+    assert repr(panel).splitlines()[0] == "LabPanel(num_mems=2, seq_len=4)"
     first = panel.image.value
     panel.controls["num_mems"].value = 5
     assert panel.last_result.continuous_list == [-5, -4, -3, -2, -1, 0, 1, 2, 3]
@@ -61,4 +61,4 @@ def test_routing_panel_reports_an_impossible_choice_without_crashing():
     panel = routing_panel()
     panel.controls["depth"].value = 2
     panel.controls["skipped_layer"].value = 3
-    assert "skipped_layer must be &lt; depth=2" in panel.summary.value
+    assert "skipped_layer must be &lt; depth=2" in panel.status.value and "ValueError" in panel.last_error

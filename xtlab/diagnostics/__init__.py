@@ -1,7 +1,8 @@
 """Instruments that show what happens inside training, for any ``torch.nn.Module`` (no widget imports).
 
 One file per instrument: ``gradient_presence``, ``unused_parameters``, ``ties``, ``optimizer_groups``,
-``checkpoints``, ``ddp_runner``.
+``checkpoints`` (with ``checkpoint_records``: architecture record and checksum), ``ddp_runner`` (with
+``process_tree``: no process a rank starts outlives the call).
 """
 
 from xtlab.diagnostics.checkpoints import CheckpointError, LoadReport, load_checkpoint, save_checkpoint

@@ -17,6 +17,7 @@ from xtlab._checks import (
     check_bool_mask,
     check_choice,
     check_device,
+    check_dtype,
     check_int,
     check_probability,
     check_tensor,
@@ -193,8 +194,8 @@ class AttentionLayers(nn.Module):
                 raise ValueError(f"mems[{k}] must have shape (batch={b}, M, dim={self.dim}), "
                                  f"but got {tuple(mem.shape)}")
             check_tensor(f"mems[{k}]", mem, kind="floating")
-            if dtype is not None and mem.dtype != dtype:
-                raise TypeError(f"mems[{k}] must have dtype {dtype} (the model's dtype), but got dtype {mem.dtype}")
+            if dtype is not None:
+                check_dtype(f"mems[{k}]", mem, dtype, " (the model's dtype)")
             check_device(f"mems[{k}]", mem, device)
         return list(mems)
 
@@ -218,8 +219,7 @@ class AttentionLayers(nn.Module):
             raise ValueError("this stack has cross_attend=True, so forward needs context (b, S, dim), but got None")
         check_stream("context", context, self.dim, b)
         if x is not None:
-            if context.dtype != x.dtype:
-                raise TypeError(f"context must have dtype {x.dtype} (the model's dtype), but got dtype {context.dtype}")
+            check_dtype("context", context, x.dtype, " (the model's dtype)")
             check_device("context", context, x.device)
         if context_mask is not None:
             check_bool_mask("context_mask", context_mask, tuple(context.shape[:2]))

@@ -19,8 +19,10 @@ def _tied_weight_of(module: nn.Module) -> nn.Parameter:
         raise TypeError(f"module must be an nn.Module with a .weight Parameter to tie to, but got {shown(module)}")
     weight = getattr(module, "weight", None)
     if not isinstance(weight, nn.Parameter) or weight.ndim != 2:
+        got = (f"a {weight.ndim}-D {type(weight).__name__} of shape {tuple(weight.shape)}"
+               if isinstance(weight, Tensor) else shown(weight))
         raise TypeError(f"module must have a 2-D .weight Parameter to tie to, but {type(module).__name__}.weight "
-                        f"is {shown(weight)}")
+                        f"is {got}")
     return weight
 
 

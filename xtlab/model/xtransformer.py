@@ -87,7 +87,7 @@ class XTransformer(nn.Module):
                              f"but got {tuple(tgt.shape)}")
         # the last target never enters the decoder, so its range is checked here, not by the decoder
         check_token_ids("tgt", tgt, self.decoder.num_tokens, self.decoder.token_emb.weight.device)
-        self._check_batches(src, tgt, mask)
+        self._check_batches(src, tgt, mask, "tgt")
         encoded = self.encode(src, mask)
         logits = self.decoder(tgt[:, :-1], context=encoded, context_mask=mask)  # (b, T-1, vocab)
         return F.cross_entropy(logits.transpose(1, 2), tgt[:, 1:])
@@ -96,7 +96,7 @@ class XTransformer(nn.Module):
     def generate(self, src: Tensor, start_tokens: Tensor, seq_len: int, *, mask: Tensor | None = None,
                  temperature: float = 0.0) -> Tensor:
         """Decode ``seq_len`` tokens after ``start_tokens`` (b, n) given ``src``. Returns (b, seq_len)."""
-        self._check_batches(src, start_tokens, mask)
+        self._check_batches(src, start_tokens, mask, "start_tokens")
         was_training = self.training
         self.eval()
         try:
@@ -106,15 +106,15 @@ class XTransformer(nn.Module):
         finally:
             self.train(was_training)
 
-    def _check_batches(self, src, tgt, mask) -> None:
-        """src and tgt (and mask) must describe the same batch: cross-attention pairs them row by row."""
+    def _check_batches(self, src, tokens, mask, name: str) -> None:
+        """src (and mask) and the decoder's ``tokens`` must describe one batch: cross-attention pairs their rows."""
         self.encoder.check_tokens(src, "src")
         if mask is not None:
             check_bool_mask("mask", mask, tuple(src.shape))
-        check_tensor("tgt", tgt)
-        if tgt.dim() >= 1 and tgt.shape[0] != src.shape[0]:
-            raise ValueError(f"src and the target tokens must have the same batch size, but got src "
-                             f"{tuple(src.shape)} and {tuple(tgt.shape)}")
+        check_tensor(name, tokens)
+        if tokens.dim() >= 1 and tokens.shape[0] != src.shape[0]:
+            raise ValueError(f"src and {name} must have the same batch size, but got src {tuple(src.shape)} and "
+                             f"{name} {tuple(tokens.shape)}")
 
 
 @contextmanager

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from xtlab.course import Exercise, ExerciseSet, Mistake, Verdict, call, describe
+from xtlab.course.answers import mapping_problem
 from xtlab.labs.encoder_decoder_ddp.quiz import (
     QUIZ_MODELS,
     build_mystery_model,
@@ -56,18 +57,9 @@ def check_ddp_predictions(ddp_predictions: Callable[[], Mapping[str, bool]]) -> 
     """``ddp_predictions()``: for each model in ``QUIZ_MODELS``, True if DDP trains it without
     ``find_unused_parameters``."""
     predictions = call(ddp_predictions)
-    if not isinstance(predictions, Mapping):
-        return Verdict.try_again(f"ddp_predictions() returned {describe(predictions)}",
-                                 "return a dict {model name: True/False}")
-    missing = sorted(set(QUIZ_MODELS) - set(predictions))
-    unknown = sorted(map(str, set(predictions) - set(QUIZ_MODELS)))
-    if missing or unknown:
-        return Verdict.try_again(f"predict every model exactly once: missing {missing}, unknown {unknown}",
-                                 f"the models are {list(QUIZ_MODELS)}")
-    not_bool = {name: value for name, value in predictions.items() if not isinstance(value, bool)}
-    if not_bool:
-        return Verdict.try_again(f"each prediction must be True or False, but got {not_bool}",
-                                 "write True or False, not strings")
+    problem = mapping_problem(predictions, QUIZ_MODELS, (True, False), "ddp_predictions()")
+    if problem is not None:
+        return problem
     key = quiz_answer_key()
     wrong = [name for name in QUIZ_MODELS if predictions[name] != key[name]]
     if not wrong:

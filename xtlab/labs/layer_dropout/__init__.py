@@ -43,36 +43,3 @@ from xtlab.labs.layer_dropout.presence_plot import (
 )
 
 check = EXERCISES.check  # lab.check(name, answer) -> PASS / NOT YET / TRY AGAIN
-
-__all__ = [
-    "BLOCK_DEPTH",
-    "BLOCK_PREFIX",
-    "DropoutComparison",
-    "EXERCISES",
-    "LayerDropoutRun",
-    "LossCurve",
-    "MODES",
-    "STATE_COLOURS",
-    "STATE_NAMES",
-    "SkipGradientLink",
-    "SkipStatistics",
-    "StepMismatch",
-    "block_presence_matrix",
-    "build_model",
-    "check",
-    "check_expected_all_blocks_steps",
-    "check_skip_gradient_link",
-    "check_skipped_blocks_at",
-    "compare_layer_dropout",
-    "draw_gradient_presence",
-    "layer_dropout_panel",
-    "parameters_of_blocks",
-    "plot_dropout_comparison",
-    "plot_gradient_presence",
-    "plot_layer_dropout_run",
-    "run_layer_dropout",
-    "short_row_names",
-    "skip_statistics",
-    "summarize_skip_statistics",
-    "wilson_interval",
-]

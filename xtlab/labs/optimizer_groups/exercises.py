@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from xtlab.course import Exercise, ExerciseSet, Mistake, Verdict, call, describe
+from xtlab.course.answers import mapping_problem
 from xtlab.diagnostics.optimizer_groups import DECAY, NO_DECAY, check_param_groups, describe_parameters
 from xtlab.labs.optimizer_groups.groups import row_named
 from xtlab.labs.optimizer_groups.specimens import specimen_model, xtransformers_specimen
@@ -94,16 +95,9 @@ def check_group_predictions(group_predictions: Callable[[], Mapping[str, str]]) 
     """``group_predictions()``: under ``by_ndim``, ``"decay"`` or ``"no_decay"`` for each name in
     ``PREDICTION_NAMES`` (parameters of the lab's specimen)."""
     predictions = call(group_predictions)
-    if not isinstance(predictions, Mapping):
-        return Verdict.try_again(f"group_predictions() returned {describe(predictions)}",
-                                 "return a dict name -> 'decay' or 'no_decay'")
-    missing = [name for name in PREDICTION_NAMES if name not in predictions]
-    if missing:
-        return Verdict.try_again(f"predict a group for every name; missing: {missing}", "one key per name")
-    bad = {name: value for name, value in predictions.items() if value not in (DECAY, NO_DECAY)}
-    if bad:
-        return Verdict.try_again(f"each prediction must be 'decay' or 'no_decay', but got {bad}",
-                                 "use the two strings exactly")
+    problem = mapping_problem(predictions, PREDICTION_NAMES, (DECAY, NO_DECAY), "group_predictions()")
+    if problem is not None:
+        return problem
     rows = describe_parameters(specimen_model(), PREDICTION_STRATEGY)
     wrong = []
     for name in PREDICTION_NAMES:

@@ -13,12 +13,3 @@ from xtlab.labs.tour.panels import (
 )
 
 check = EXERCISES.check  # lab.check(name, answer) -> PASS / NOT YET / TRY AGAIN
-
-__all__ = [
-    "EXERCISES",
-    "all_blocks_probability",
-    "check",
-    "check_chance_every_block_runs",
-    "plot_all_blocks_probability",
-    "tour_panel",
-]

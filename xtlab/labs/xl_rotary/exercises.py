@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from xtlab.course import Exercise, ExerciseSet, Mistake, Verdict, call, describe
+from xtlab.course.answers import mapping_problem
 from xtlab.labs.xl_rotary.equality import EXACT_TOLERANCE, empty_memories, segmented_vs_full
 from xtlab.model.rotary import memory_positions
 
@@ -89,18 +90,9 @@ def check_equality_predictions(equality_predictions: Callable[[], dict[str, bool
     """Check ``equality_predictions()``: a prediction (True = equal outputs) for every question in
     ``EQUALITY_QUESTIONS``."""
     predictions = call(equality_predictions)
-    if not isinstance(predictions, dict):
-        return Verdict.try_again(f"equality_predictions() returned {describe(predictions)}",
-                                 "return a dict like {'a': True, 'b': False, ...}")
-    missing = sorted(set(EQUALITY_QUESTIONS) - set(predictions))
-    unknown = sorted(map(str, set(predictions) - set(EQUALITY_QUESTIONS)))
-    if missing or unknown:
-        return Verdict.try_again(f"answer each of {sorted(EQUALITY_QUESTIONS)} exactly once: missing {missing}, "
-                                 f"unknown {unknown}", "one key per question, 'a' to 'e'")
-    not_bool = sorted(k for k, v in predictions.items() if not isinstance(v, bool))
-    if not_bool:
-        return Verdict.try_again(f"predictions must be True (equal) or False (different); check {not_bool}",
-                                 "write True or False, not strings")
+    problem = mapping_problem(predictions, EQUALITY_QUESTIONS, (True, False), "equality_predictions()")
+    if problem is not None:
+        return problem
     wrong = []
     for label, (equal, diff) in equality_outcomes().items():
         if predictions[label] != equal:
