@@ -4,4 +4,7 @@ from xtlab.course.audit import CAVEAT, FAILS, HOLDS, ArticleAudit, Claim, verdic
 from xtlab.course.exercise import Exercise, ExerciseSet, Mistake, call, describe
 from xtlab.course.verdict import NOT_YET, PASS, TRY_AGAIN, Verdict
 
-__all__ = ["ArticleAudit", "Claim", "verdict_of", "HOLDS", "CAVEAT", "FAILS", "Exercise", "ExerciseSet", "Mistake", "Verdict", "call", "describe", "PASS", "NOT_YET", "TRY_AGAIN"]
+__all__ = [
+    "ArticleAudit", "Claim", "verdict_of", "HOLDS", "CAVEAT", "FAILS",
+    "Exercise", "ExerciseSet", "Mistake", "Verdict", "call", "describe", "PASS", "NOT_YET", "TRY_AGAIN",
+]
