@@ -3,19 +3,21 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# torch==2.13.0 first: on the lab machines it is the local CPU build; any torch >= 2.3 works elsewhere.
+# torch first, the build that fits the machine (tools/install_torch.sh: CPU build without an NVIDIA GPU, CUDA with
+# one); TORCH_SPEC picks the version (any torch >= 2.3 works), TORCH_INDEX_URL the index.
 TORCH_SPEC ?= torch==2.13.0
+export TORCH_SPEC
 STAMP := $(VENV)/.xtlab-installed
 SANITIZE := notebooks/nbval_sanitize.cfg
 
-.PHONY: setup lab test unit e2e binder-check notebooks notebooks-check notebooks-test lint bench clean
+.PHONY: setup lab test unit e2e binder-check binder-lock links site notebooks notebooks-check notebooks-test lint bench clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml binder/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --disable-pip-version-check "$(TORCH_SPEC)"
-	$(PY) -m pip install --disable-pip-version-check -e ".[test]"
+	$(PY) -c "import torch" 2>/dev/null || tools/install_torch.sh $(PY)
+	$(PY) -m pip install --disable-pip-version-check -e ".[lab,test,docs]"
 	touch $(STAMP)
 
 # Containers often run as root, which JupyterLab refuses without --allow-root.
@@ -35,6 +37,18 @@ unit: $(STAMP)
 
 e2e: $(STAMP)
 	$(PY) -m pytest tests/e2e -v -s
+
+# The course website, built offline from the stored notebooks into site/ (open site/index.html).
+site: $(STAMP)
+	$(PY) tools/build_site.py
+
+# Rewrites the README's badges and launch links from [project.urls] Repository in pyproject.toml (for a fork).
+links: $(STAMP)
+	$(PY) tools/links.py
+
+# Regenerates binder/requirements.txt, the exact (pinned) environment Binder builds, from pyproject.toml.
+binder-lock: $(STAMP)
+	$(PY) tools/binder_lock.py
 
 # Builds a scratch venv from binder/ only and runs the tour notebook in it (a few minutes).
 binder-check: $(STAMP)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 tomllib = pytest.importorskip("tomllib")  # Python >= 3.11, as binder/runtime.txt asks
@@ -25,14 +26,15 @@ REPO = Path(__file__).resolve().parents[1]
 BINDER = REPO / "binder"
 
 
-def _load_binder_check():
-    spec = importlib.util.spec_from_file_location("binder_check", REPO / "tools" / "binder_check.py")
+def _load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-binder_check = _load_binder_check()
+binder_check = _load_tool("binder_check")
+binder_lock = _load_tool("binder_lock")
 
 
 def test_binder_files_exist():
@@ -69,14 +71,36 @@ def test_local_requirements_drop_only_the_index_lines():
     assert "-e ." in local
 
 
-def test_every_binder_requirement_is_met_by_this_environment():
-    # The dev environment passes the whole test suite, so Binder's pins must admit what it has.
+def lock_pins() -> dict[str, Version]:
+    pins = {}
     for line in binder_check.local_requirements(BINDER):
         if line.startswith("-"):
             continue
         requirement = Requirement(line)
-        installed = Version(version(requirement.name)).base_version  # 2.13.0+cpu counts as 2.13.0
-        assert requirement.specifier.contains(installed, prereleases=True), f"{line} but {installed} is installed"
+        specifiers = list(requirement.specifier)
+        assert len(specifiers) == 1 and specifiers[0].operator == "==", f"{line}: the lock pins every package with =="
+        pins[canonicalize_name(requirement.name)] = Version(specifiers[0].version)
+    return pins
+
+
+def test_the_lock_pins_every_runtime_and_lab_dependency_within_pyproject():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pins = lock_pins()
+    for line in [*project["dependencies"], *project["optional-dependencies"]["lab"]]:
+        requirement = Requirement(line)
+        if requirement.marker is not None and not requirement.marker.evaluate({"python_version": "3.11"}):
+            continue  # e.g. tomli, only below Python 3.11: Binder runs 3.11
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{requirement.name} is a dependency but binder/requirements.txt does not pin it"
+        pinned = pins[name].base_version  # 2.13.0+cpu counts as 2.13.0
+        assert requirement.specifier.contains(pinned, prereleases=True), f"{line} but the lock pins {pinned}"
+    assert str(pins["torch"]).endswith("+cpu"), "Binder gets PyTorch's CPU build"
+
+
+def test_lock_lines_drop_the_project_and_refuse_unpinned_packages():
+    assert binder_lock.lock_lines(["b==2", "xtlab==0.1.0", "-e /repo", "A==1"]) == ["A==1", "b==2"]
+    with pytest.raises(ValueError, match="name==version"):
+        binder_lock.lock_lines(["requests>=2"])
 
 
 def test_the_projects_own_dependencies_are_installed():

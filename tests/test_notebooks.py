@@ -50,8 +50,32 @@ def test_catalog_files_packages_and_readme_agree():
     assert rows == [(f"{lab.number:02d}", lab.stem, lab.package) for lab in LABS]
 
 
-def test_stored_editions_are_up_to_date_with_their_sources():
-    assert BUILDER.stale_notebooks() == []
+@pytest.mark.parametrize("stem", STEMS)
+def test_stored_editions_are_up_to_date_with_their_sources(stem):
+    assert BUILDER.stale_notebooks([stem]) == []
+
+
+def test_the_colab_setup_cell_does_nothing_outside_colab_and_installs_inside(monkeypatch):
+    import subprocess
+    import sys
+    import types
+
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: calls.append(args))
+    code = BUILDER.colab_setup_code()
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    exec(code, {})
+    assert calls == []
+    fake_colab = types.ModuleType("google.colab")
+    fake_colab.output = types.SimpleNamespace(enable_custom_widget_manager=lambda: calls.append("widgets"))
+    monkeypatch.setitem(sys.modules, "google.colab", fake_colab)
+    monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
+    sys.modules["google"].colab = fake_colab
+    exec(code, {})
+    assert "git+https://github.com/" in calls[0][0][-1] and calls[-1] == "widgets"
+    for stem in STEMS:
+        first_code = code_cells(ROOT / "notebooks" / f"{stem}.ipynb")[0]
+        assert "".join(first_code["source"]) == code.rstrip("\n")
 
 
 @pytest.mark.parametrize("stem", STEMS)

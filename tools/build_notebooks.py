@@ -28,6 +28,9 @@ import jupytext
 import nbformat
 from nbclient import NotebookClient
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from links import colab_setup_code  # noqa: E402  (a sibling script, not a package)
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ROOT / "notebooks" / "src"
 EDITIONS = {"learner": ROOT / "notebooks", "solutions": ROOT / "solutions"}
@@ -83,13 +86,21 @@ def cell_id(cell: nbformat.NotebookNode, taken: set[str]) -> str:
     return candidate
 
 
+def with_colab_setup(cells: list[nbformat.NotebookNode]) -> list[nbformat.NotebookNode]:
+    """``cells`` with the Colab setup cell (tools/links.py) placed before the first code cell."""
+    first_code = next((i for i, cell in enumerate(cells) if cell.cell_type == "code"), len(cells))
+    setup = nbformat.v4.new_code_cell(colab_setup_code())
+    return [*cells[:first_code], setup, *cells[first_code:]]
+
+
 def editions(source: Path) -> dict[str, nbformat.NotebookNode]:
-    """The learner and solution editions of ``source``, without outputs."""
+    """The learner and solution editions of ``source``, without outputs; each opens with the Colab setup cell."""
     notebook = jupytext.read(source, fmt="py:percent")
+    source_cells = with_colab_setup(notebook.cells)
     built = {}
     for edition in EDITIONS:
         cells, taken = [], set()
-        for index, cell in enumerate(notebook.cells):
+        for index, cell in enumerate(source_cells):
             where = f"{source.name}, cell {index}"
             if cell.cell_type == "code":
                 code = learner_code(cell.source, where) if edition == "learner" else cell.source
@@ -130,10 +141,10 @@ def _cells_as_built(notebook: nbformat.NotebookNode) -> list[tuple[str, str, str
     return [(cell.get("id", ""), cell.cell_type, cell.source) for cell in notebook.cells]
 
 
-def stale_notebooks() -> list[str]:
+def stale_notebooks(stems: list[str] | None = None) -> list[str]:
     """Every stored edition whose cells (ids, kinds, code and text) differ from what its source builds."""
     stale = []
-    for source in sources():
+    for source in sources(stems):
         for edition, notebook in editions(source).items():
             path = EDITIONS[edition] / f"{source.stem}.ipynb"
             if not path.exists():

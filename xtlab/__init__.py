@@ -1,8 +1,9 @@
 """xtlab: break transformer internals and watch what happens.
 
-The package has three layers: ``xtlab.model`` (the transformer), ``xtlab.diagnostics``
-(instruments that work on any ``torch.nn.Module``) and ``xtlab.viz`` (widgets and plots),
-plus ``xtlab.experiments`` and ``xtlab.exercises`` for the labs.
+Layers, each depending only on those before it: ``xtlab.model`` (the transformer), ``xtlab.diagnostics``
+(instruments that work on any ``torch.nn.Module``) and ``xtlab.labs`` (one package per lab, imported by
+notebooks and tests only). ``xtlab.course`` holds the exercise framework, ``xtlab.widgets`` the panel,
+predict-then-reveal and show-source helpers.
 """
 
 from xtlab.device import default_device, describe_device, resolve_device

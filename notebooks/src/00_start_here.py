@@ -5,7 +5,16 @@
 # mechanism yourself and check it. Every number you read in these notebooks is printed by a cell, and a test
 # checks it.
 #
-# Run the cells from top to bottom (**Run → Run All Cells**).
+# **For whom.** You know PyTorch basics (tensors, `nn.Module`, a training loop with `loss.backward()` and an
+# optimizer) and what attention does (queries, keys, values, a softmax over keys). No distributed-training or
+# x-transformers experience is needed.
+#
+# **What you will be able to do** after the course: explain, measure and fix five ways transformer training goes
+# quietly wrong — blocks that lose their gradient, ties that come apart, memories at the wrong positions,
+# weight decay on the wrong parameters, and parameters that break distributed training — on xtlab's model and on
+# the real `x-transformers` package.
+#
+# This notebook takes about 10 minutes. Run the cells from top to bottom (**Run → Run All Cells**).
 
 # %% [markdown]
 # ## Where does this run?
@@ -26,17 +35,42 @@ from xtlab.widgets import predict, show_source
 device = default_device()
 print(f"device: {describe_device(device)}")
 print(f"torch {torch.__version__}, xtlab {xtlab.__version__}, x-transformers {version('x-transformers')}")
+print(", ".join(f"{name} {found}" for name, found in lab.package_versions().items()))
+
+# %% [markdown]
+# Do widgets render here? The line below is a widget: in JupyterLab it shows a green tick; on a page without a
+# kernel it shows what to do instead.
+
+# %%
+lab.widget_check()
 
 # %% [markdown]
 # ## The map of the labs
 #
-# Each lab is one notebook and one package of the library (`xtlab.labs.<name>`). They build on each other, but
-# each runs on its own. The estimated time is in minutes.
+# Each lab is one notebook and one package of the library (`xtlab.labs.<name>`). Take them in order: each one
+# uses an idea from the one before (lab 05's distributed failure, for instance, is lab 01's missing gradients
+# on several processes), but each also runs on its own. The table gives the objective of each lab and an
+# estimated time in minutes.
 
 # %%
-from xtlab.catalog import lab_table
+from xtlab.catalog import LABS, lab_table
 
 print(lab_table())
+print(f"total: about {sum(entry.minutes for entry in LABS)} minutes")
+
+# %% [markdown]
+# ## The model the labs take apart
+#
+# The labs all work on one kind of model: a decoder-only transformer with an embedding, residual blocks
+# (attention, then feed-forward, each behind a norm), XL memories, rotary positions and an output head tied to
+# the embedding. The map below is drawn from a real model's `named_modules()` (its special parameters, memory
+# tokens and memory key/values, get rows of their own); a dot marks where each lab works.
+
+# %%
+course_model = lab.course_model()
+map_rows = lab.model_map(course_model)
+print("\n".join(lab.lab_area_lines()))
+lab.plot_model_map(map_rows)
 
 # %% [markdown]
 # ## How the panels work
@@ -108,6 +142,18 @@ lab.check("chance_every_block_runs", chance_every_block_runs)
 # The reference answers live in the solution edition of every notebook, in the repository's `solutions/` folder
 # (for teachers and for checking yourself after an honest try).
 #
+# ## Running the checks and running on a GPU
+#
+# - `make test` (from the repository root) runs every test of the course: the library's, every exercise checker
+#   against right and wrong answers, and both editions of every notebook under nbval.
+# - The labs pick the device themselves (`xtlab.default_device()`): on a machine with an NVIDIA GPU and a CUDA
+#   build of PyTorch they run on `cuda`, and the first cell of each lab names the device. The device this
+#   notebook found:
+
+# %%
+print(f"the labs here run on: {describe_device(device)}")
+
+# %% [markdown]
 # ## Next
 #
 # Open `01_layer_dropout.ipynb`.

@@ -1,33 +1,43 @@
 # %% [markdown]
 # # Lab 01 — Layer dropout: why did whole blocks lose their gradient?
 #
-# A user trained an encoder with `layer_dropout=0.1` and logged the gradients of the attention projections
-# (`to_q`, `to_k`, `to_v`). At random steps, in random layers, they were simply *missing*, while the loss looked
-# perfectly normal. They filed it as a bug.
+# A user trained an x-transformers model with `layer_dropout=0.1` and logged the gradients of the attention
+# projections (`to_q`, `to_k`, `to_v`). At random steps, in random layers, they were simply *missing*, while the
+# loss looked normal. A Chinese technical article (`shared/articles/001_86bdd0bfe55f424e.txt`) explains it: layer
+# dropout, working as designed, a regulariser that helps generalisation. This lab checks every part of that answer.
 #
-# It is not a bug. In this lab you reproduce the report, measure it, and prove where the missing gradients go.
-
-# %% [markdown]
-# ## What layer dropout does
+# **After this lab you will be able to**
+# - point at the library lines that skip a block, and write a residual block with layer dropout yourself;
+# - explain why a skipped block's parameters have `.grad is None`, and predict how often every block runs;
+# - tell when a skipped block's weights still move under AdamW (a `None` gradient versus a zero gradient);
+# - judge with several seeds, not one, whether layer dropout helps a model, and audit the article's claims;
+# - say how x-transformers draws its skips, and why `torch.manual_seed` does not reproduce them.
 #
-# Layer dropout (*stochastic depth*) skips each residual block with probability `p` in every training forward
-# pass. A skipped block is the identity: `x + fn(norm(x))` becomes `x`. Its parameters take no part in the forward
-# pass, so the backward pass never reaches them and their `.grad` stays `None`.
-#
-# In xtlab a *block* is one residual branch, named like `attn_layers.layers.3`; a layer of `depth` has two of them
-# (attention, then feed-forward). Attention uses one fused `to_qkv` projection where the user's model had
-# `to_q`, `to_k`, `to_v`.
+# **Estimated time:** 45 minutes. Run the cells from top to bottom; exercises say **NOT YET** until you write them.
 
 # %%
+import torch
+
+from xtlab.course import ArticleAudit, Claim, verdict_of
 from xtlab.labs import layer_dropout as lab
-from xtlab.model import AttentionLayers
+from xtlab.model import AttentionLayers, Block
 from xtlab.widgets import predict, show_source
 
 # %% [markdown]
-# ### The mechanism
+# ## 1. The mechanism
 #
-# Two pieces of xtlab's `AttentionLayers` do it. `draw_skips` flips one coin per block, and only in training;
-# `forward` then passes the residual stream around every block whose coin said "skip" (the marked lines).
+# Layer dropout (*stochastic depth*) skips each residual block with probability `p` in every training forward
+# pass. In xtlab a *block* is one residual branch, `x + fn(norm(x))`, named like `attn_layers.layers.3`; each layer
+# of the stack has two of them, attention then feed-forward. A `Block` only holds its `norm` and its `fn`:
+
+# %%
+show_source(Block)
+
+# %% [markdown]
+# The stack does the rest. `draw_skips` flips one coin per block, only in training, with torch's random number
+# generator; `forward` then passes the residual stream around every block whose coin said "skip" (marked lines).
+# A skipped block takes no part in the forward pass, so the backward pass never reaches its parameters and their
+# `.grad` stays `None`.
 
 # %%
 show_source(AttentionLayers.draw_skips)
@@ -36,23 +46,44 @@ show_source(AttentionLayers.draw_skips)
 show_source(AttentionLayers.forward, emphasize=["skip"])
 
 # %% [markdown]
-# ## 1. Reproduce the report
+# ### Exercise (a): write the mechanism
 #
-# Train a tiny decoder (depth 4, so 8 blocks) on the bundled corpus for 60 steps with `layer_dropout=0.1`,
-# and let the gradient-presence recorder note, after every backward pass, which parameters got a gradient.
-# Each row of the heatmap is a module, each column a step; a red cell is a module that got no gradient.
+# Write `layer_dropout_block(block, x, p, training, generator)` for one block: in training, draw
+# `u = torch.rand(1, generator=generator)` and, when `u < p`, return `x` without running the block; otherwise, and
+# always in eval mode, return `x + block.fn(block.norm(x))`. The check runs your function on the library's own
+# blocks (attention and feed-forward) with seeded generators and compares outputs, skips and gradients.
+
+# %%
+def layer_dropout_block(block, x, p, training, generator):
+    ### BEGIN SOLUTION
+    if training and torch.rand(1, generator=generator) < p:
+        return x  # skipped: block.fn never runs, so its parameters get no gradient at all
+    return x + block.fn(block.norm(x))
+    ### END SOLUTION
+
+
+# %%
+lab.check("layer_dropout_block", layer_dropout_block)
+
+# %% [markdown]
+# ## 2. Reproduce the report
+#
+# Train the lab's tiny decoder on the bundled corpus with the article's `layer_dropout=0.1`, and let the
+# gradient-presence recorder note after every backward pass which parameters got a gradient. Each row of the
+# heatmap is a module (its name read off the model), each column a step; a red cell got no gradient.
 
 # %%
 run = lab.run_layer_dropout(layer_dropout=0.1, depth=4, steps=60, seed=0)
+stats = lab.skip_statistics(run)
+print(f"layer_dropout={run.layer_dropout}, depth={run.depth} ({run.num_blocks} blocks), {run.steps} steps, "
+      f"seed {run.seed}")
 lab.plot_layer_dropout_run(run)
 
 # %% [markdown]
-# The red cells fall only on blocks, never on the embeddings, the final norm or the output layer, and the
-# loss curve below the heatmap keeps going down. Here is the first step that skipped an attention block, with
-# the parameters that had no gradient, just as in the report:
+# The red cells fall only on blocks, never on the embeddings, the final norm or the output layer. Here is the first
+# step that skipped an attention block, with the parameters that had no gradient, and the loss:
 
 # %%
-stats = lab.skip_statistics(run)
 attention_blocks = {label for label, kind in zip(run.block_labels, run.block_kinds, strict=True) if kind == "attn"}
 first = next(t for t, skipped in enumerate(run.reported_skips) if attention_blocks & set(skipped))
 print(f"step {first}: the model skipped {list(run.reported_skips[first])}")
@@ -62,23 +93,21 @@ print(f"every loss finite: {stats.losses_finite}; loss at the first step {run.lo
       f"at the last {run.losses[-1]:.2f}")
 
 # %% [markdown]
-# Before reading on: this run has 8 blocks and `p = 0.1`. In what share of its steps did **every** block run?
+# Before reading on: this run has the number of blocks and the `p` printed above. In what share of its steps did
+# **every** block run?
 
 # %%
-share_question = predict("With 8 blocks and p = 0.1, what share of steps ran every block?",
-                         {"more than 3 in 4": "high", "between 1 in 4 and 3 in 4": "middle",
-                          "fewer than 1 in 4": "low"})
+share_question = predict(f"With {run.num_blocks} blocks and p = {run.layer_dropout}, what share of steps ran every "
+                         "block?", {"more than 3 in 4": "high", "between 1 in 4 and 3 in 4": "middle",
+                                    "fewer than 1 in 4": "low"})
 share_question
 
 # %% [markdown]
-# ## 2. The numbers behind the heatmap
+# ## 3. The numbers behind the heatmap
 #
-# Every (step, block) cell is an independent coin flip that comes up "skipped" with probability `p`. So the
-# share of red block cells should be close to `p`; the 95% Wilson interval says how close is close enough for
-# this many cells.
-#
-# A step runs *every* block only when all `L` blocks survive their flip: probability `(1 - p)^L`. With only a few
-# blocks that is likely, with many it is rare, which is why deep models with layer dropout almost never run whole.
+# Every (step, block) cell is an independent coin flip that comes up "skipped" with probability `p`, so the share
+# of red block cells should be close to `p`; the 95% Wilson interval says how close is close enough for this many
+# cells. A step runs *every* block only when all `L` blocks survive their flip: probability `(1 - p)^L`.
 
 # %%
 low, high = stats.skip_interval
@@ -93,12 +122,13 @@ print(f"(1 - p)^L = {stats.all_blocks_expected:.3f}, inside that interval: "
 # %%
 share = stats.all_blocks_fraction
 share_question.reveal("high" if share > 0.75 else "middle" if share >= 0.25 else "low",
-                      why=f"measured {share:.2f}; (1 - p)^L = 0.9^{stats.num_blocks} = {stats.all_blocks_expected:.2f}")
+                      why=f"measured {share:.2f}; (1 - p)^L = {1 - run.layer_dropout:g}^{stats.num_blocks} = "
+                          f"{stats.all_blocks_expected:.2f}: each block is likely to run, all of them together less so")
 
 # %% [markdown]
-# Two contrasts. In **eval mode** nothing is skipped, so every block gets its gradient. With ordinary
-# **neuron dropout** (and no layer dropout) individual activations are zeroed, but every block still runs, so every
-# parameter still gets a gradient at every step.
+# Two contrasts. In **eval mode** nothing is skipped, so every block gets its gradient. With ordinary **neuron
+# dropout** (and no layer dropout) single activations are zeroed, but every block still runs, so every parameter
+# still gets a gradient at every step.
 
 # %%
 eval_run = lab.run_layer_dropout(layer_dropout=0.1, depth=4, steps=30, seed=0, mode="eval")
@@ -111,11 +141,11 @@ print(f"neuron dropout 0.3, layer dropout 0: {neuron_stats.params_without_gradie
       f"{neuron_stats.param_steps} parameter-steps without a gradient")
 
 # %% [markdown]
-# ## 3. The exact link
+# ### The exact link
 #
-# The model records which blocks it skipped in each forward pass (`model.skipped_blocks`). If layer dropout is
-# the whole story, then at every step the set of parameters with no gradient must be *exactly* the set of
-# parameters inside those blocks: nothing more, nothing less.
+# The model records which blocks it skipped in each forward pass (`model.skipped_blocks`). If layer dropout is the
+# whole story, then at every step the set of parameters with no gradient is *exactly* the set of parameters inside
+# those blocks: nothing more, nothing less.
 
 # %%
 link = lab.check_skip_gradient_link(run)
@@ -125,51 +155,23 @@ print(f"no-gradient parameters == parameters of the reported skipped blocks at e
 # %% [markdown]
 # ## 4. Try it yourself
 #
-# Move the controls: `layer_dropout` from 0 to 0.9, the depth, the number of steps, the seed, train or eval mode,
-# and neuron dropout. The heatmap, the loss and the numbers under the plot are recomputed on every change.
+# Move the controls: `layer_dropout`, the depth, the number of steps, the seed, train or eval mode, and neuron
+# dropout. The heatmap, the loss and the numbers under the plot are recomputed (each change trains a fresh model).
 #
-# Things to try: push `layer_dropout` to 0.5 and watch the all-blocks steps disappear; switch to eval mode; set
-# layer dropout to 0 and raise neuron dropout; change the seed and check how often `p` falls inside the interval.
+# Things to try: push `layer_dropout` up and watch the all-blocks steps disappear; raise the depth at a fixed `p`;
+# switch to eval mode; set layer dropout to 0 and raise neuron dropout; change the seed and see how often `p`
+# falls inside the interval.
 
 # %%
 panel = lab.layer_dropout_panel()
 panel
 
 # %% [markdown]
-# ## 5. Why it matters
-#
-# Layer dropout is a regulariser: each step trains a random shallower network, so the model cannot lean on
-# any single block. Below, the same tiny model trains for a few seconds on a small slice of the corpus (small
-# enough to memorise), once with `p = 0` and once with `p = 0.3`. Both losses are measured in eval mode.
-
-# %%
-
-comparison = lab.compare_layer_dropout(layer_dropouts=(0.0, 0.3), steps=100, train_tokens=1000)
-lab.plot_dropout_comparison(comparison)
-
-# %%
-for curve in comparison.curves:
-    print(f"p = {curve.layer_dropout}: train {curve.train_losses[-1]:.2f}, validation {curve.val_losses[-1]:.2f}, "
-          f"gap {curve.final_gap:.2f}")
-no_dropout, with_dropout = comparison.curve(0.0), comparison.curve(0.3)
-print(f"smaller train/validation gap with layer dropout: {with_dropout.final_gap < no_dropout.final_gap}")
-print(f"lower train loss without layer dropout: {no_dropout.train_losses[-1] < with_dropout.train_losses[-1]}")
-
-# %% [markdown]
-# The model without layer dropout fits its training slice faster and opens a wider gap to the validation
-# loss; with layer dropout it memorises less. The price is slower fitting, and a model whose blocks get no
-# gradient at random steps, which is exactly what the user saw.
-#
-# Missing gradients are harmless for a single process, but not for distributed training. A skipped block is an
-# *unused parameter* for that step, and PyTorch's `DistributedDataParallel` waits for a gradient from every
-# parameter unless told otherwise. Lab 05 shows that failure with a real multi-process run.
-
-# %% [markdown]
-# ## Exercise (a): which blocks were skipped at step t?
+# ### Exercise (b): which blocks were skipped at step t?
 #
 # `lab.block_presence_matrix(run)` turns the recorder's result into a plain boolean matrix: `present[t, j]` is
 # `True` when block `j` got a gradient at step `t`, and `labels[j]` names the block. Write
-# `skipped_blocks_at(present, labels, t)` returning the names of the blocks skipped at step `t`, then run the check.
+# `skipped_blocks_at(present, labels, t)` returning the names of the blocks skipped at step `t`.
 
 # %%
 present, labels = lab.block_presence_matrix(run)
@@ -187,10 +189,10 @@ def skipped_blocks_at(present, labels, t):
 lab.check("skipped_blocks_at", skipped_blocks_at)
 
 # %% [markdown]
-# ## Exercise (b): how many steps run every block?
+# ### Exercise (c): how many steps run every block?
 #
 # Write `expected_all_blocks_steps(num_blocks, p, steps)`: the expected number of steps, out of `steps`, in which
-# none of `num_blocks` blocks is skipped. Then compare your number with the run above: it measured this many.
+# none of `num_blocks` blocks is skipped. Then compare your number for this run's settings with what it measured:
 
 # %%
 print(f"the run measured {stats.all_blocks_steps} all-blocks steps out of {run.steps} "
@@ -206,6 +208,216 @@ def expected_all_blocks_steps(num_blocks, p, steps):
 
 # %%
 lab.check("expected_all_blocks_steps", expected_all_blocks_steps)
+
+# %% [markdown]
+# ## 5. Is a skipped block left alone by the optimizer?
+#
+# The article says a skipped layer's parameters are not updated at that step. Its gradient is missing, but AdamW
+# keeps a running average of past gradients (momentum) and shrinks every weight a little (decoupled weight decay).
+
+# %%
+update_question = predict("With AdamW and the default optimizer.zero_grad() before each step, does a skipped "
+                          "block's weight change at the step it is skipped?",
+                          {"yes: momentum and weight decay still move it": True,
+                           "no: it stays exactly the same": False})
+update_question
+
+# %% [markdown]
+# The cell below trains once per setting: `zero_grad(set_to_none=True)` (PyTorch's default: grads become `None`) or
+# `set_to_none=False` (grads become tensors of zeros), with and without weight decay, and measures, for every
+# (step, block) that layer dropout skipped, the largest change of any of the block's weights during that step.
+
+# %%
+updates = {(to_none, decay): lab.skipped_block_updates(set_to_none=to_none, weight_decay=decay)
+           for to_none in (True, False) for decay in (0.01, 0.0)}
+for (to_none, decay), result in updates.items():
+    print(f"zero_grad(set_to_none={to_none}), weight_decay={decay}: {len(result.skipped)} skipped block-steps; "
+          f"grad None: {result.count('none')} ({result.moved('none')} moved), grad zeros: {result.count('zeros')} "
+          f"({result.moved('zeros')} moved, up to {result.max_change('zeros'):.2e}); "
+          f"running blocks moved up to {result.max_change_running:.2e}")
+
+# %%
+by_default = updates[(True, 0.01)]
+update_question.reveal(by_default.moved("none") > 0,
+                       why=f"with None grads, {by_default.moved('none')} of {by_default.count('none')} skipped "
+                           "block-steps changed a weight: PyTorch's optimizers skip a parameter whose .grad is None "
+                           "(no moment update, no decay). With zero grads the same skips moved the weights through "
+                           "momentum, and through decay when it is on.")
+
+# %% [markdown]
+# So the claim holds under PyTorch's default, and fails as soon as grads are zeroed instead of set to `None`
+# (`zero_grad(set_to_none=False)`, or code that allocates every `.grad` up front). A zero-gradient step of a skipped
+# block moves its weights by about as much as a running block moves: compare the two maxima printed above. The
+# first step of a block is special: a block skipped before it ever got a gradient has `.grad is None` even with
+# `set_to_none=False`, which is why a few "grad None" skips remain in those runs.
+
+# %% [markdown]
+# ## 6. Does layer dropout help here?
+#
+# The article sells layer dropout as a regulariser that improves generalisation. Measure it: the same tiny model
+# trains on a small slice of the corpus (small enough to memorise) with `p = 0` and with the article's `p = 0.1`,
+# for several seeds each (model initialisation, batches and skips all change with the seed). Both losses are
+# measured in eval mode on fixed batches, every few steps; the settings are printed below.
+
+# %%
+seeds = lab.compare_over_seeds(layer_dropouts=(0.0, 0.1), seeds=(0, 1, 2), steps=400, eval_every=50,
+                               train_tokens=1000)
+short, long = seeds.eval_steps[1], seeds.eval_steps[-1]  # an early and the last measurement
+print(f"{len(seeds.seeds)} seeds, {seeds.runs[0].train_tokens} training tokens, depth {seeds.runs[0].depth}, "
+      f"losses measured at steps {seeds.eval_steps}")
+
+# %%
+help_question = predict(f"After {short} steps, in how many of the {len(seeds.seeds)} seeds does p = 0.1 reach a lower "
+                        "validation loss than p = 0?",
+                        {"in every seed": "all", "in some seeds": "some", "in none": "none"})
+help_question
+
+# %%
+print(lab.describe_step(seeds, short, layer_dropout=0.1))
+helped_short = seeds.seeds_helped(0.1, short)
+help_question.reveal("all" if helped_short == len(seeds.seeds) else "some" if helped_short else "none",
+                     why=f"at step {short} p = 0.1 gave the lower validation loss in {helped_short} of "
+                         f"{len(seeds.seeds)} seeds, and the higher train loss in "
+                         f"{seeds.seeds_train_higher(0.1, short)}.")
+
+# %% [markdown]
+# After this short training, layer dropout does **not** lower the validation loss: the paired differences are not
+# all below zero, and their mean is above zero. The mean train/validation gap is smaller with it, but because the
+# *train* loss is worse, not because the validation loss is better: a narrower gap alone is not better
+# generalisation. One seed could have told either story; the paired differences over several seeds tell this one.
+#
+# Now the same runs at their last measurement, after the model without layer dropout has had time to memorise its
+# slice:
+
+# %%
+print(lab.describe_step(seeds, long, layer_dropout=0.1))
+print(f"lowest validation loss reached at any measured step (early stopping): "
+      f"p = 0: {seeds.best_val_losses(0.0)}; p = 0.1: {seeds.best_val_losses(0.1)}")
+lab.plot_seed_comparison(seeds)
+
+# %% [markdown]
+# With long training on data it can memorise, the picture turns: the model without layer dropout overfits (its
+# train loss keeps falling while its validation loss ends above its own best), and the model with `p = 0.1` ends
+# with the lower validation loss in every seed. Early stopping (keeping each run's lowest measured validation loss)
+# shrinks that advantage but does not remove it here. So at this size layer dropout is no free win: it costs
+# fitting speed, and pays off only when training runs long enough to overfit.
+#
+# That is where stochastic depth is reported to help: Huang et al., *Deep Networks with Stochastic Depth*, trained
+# very deep residual networks for many epochs, where dropping blocks shortened training and lowered test error
+# (they drop deeper blocks more often; x-transformers and xtlab use one `p` for every block by default). Fan et
+# al., *Reducing Transformer Depth on Demand with Structured Dropout* (LayerDrop), used it on deep transformers,
+# mainly as a regulariser that also lets whole layers be pruned at inference. Neither is a tiny model trained for
+# seconds.
+
+# %% [markdown]
+# ## 7. The same experiment on x-transformers
+#
+# The user's model was an x-transformers model, so repeat the report on the real package, at the same size: width,
+# depth, heads and head width passed explicitly (x-transformers' default head width, printed below, would make this
+# model's attention several times larger). Same data, optimizer, steps and seed.
+
+# %%
+sizes = lab.twin_sizes(depth=4)
+print(f"parameters at depth {sizes.depth}, head width {sizes.dim_head} (x-transformers' default "
+      f"{lab.XT_DEFAULT_DIM_HEAD}): xtlab {sizes.xtlab:,}, x-transformers {sizes.x_transformers:,}")
+xt_run = lab.run_xtransformers_layer_dropout(layer_dropout=0.1, depth=4, steps=60, seed=0)
+xt_stats = lab.skip_statistics(xt_run)
+xt_link = lab.check_skip_gradient_link(xt_run)
+for suffix in ("to_q.weight", "to_k.weight", "to_v.weight"):
+    print(f"steps at which some {suffix} had no gradient: {lab.steps_without_gradient(xt_run, suffix)} of "
+          f"{xt_run.steps}")
+print(f"skipped block-steps: {xt_stats.skipped_block_steps} of {xt_stats.block_steps} = {xt_stats.skip_fraction:.3f}"
+      f", p inside the 95% interval: {xt_stats.p_in_interval}; every loss finite: {xt_stats.losses_finite}")
+lab.plot_layer_dropout_run(xt_run)
+
+# %% [markdown]
+# The same picture, with the user's `to_q`, `to_k` and `to_v` among the missing gradients. x-transformers does not
+# report which blocks it skipped, but its source says how it decides:
+
+# %%
+print(lab.xtransformers_skip_line())
+print(f"that random() is Python's random.random: {lab.xtransformers_draws_with_python_random()}")
+print(f"blocks without gradient == blocks that replaying Python's random() says were skipped, at every step: "
+      f"{xt_link.holds} ({xt_link.steps_checked} steps)")
+
+# %% [markdown]
+# That is the one difference between the two libraries here: xtlab draws its skips with torch's generator,
+# x-transformers with Python's `random`. What does that do to a user who seeds torch to reproduce a run?
+
+# %%
+seed_question = predict("Call torch.manual_seed(0), run some training-mode forward passes of the x-transformers "
+                        "model; call torch.manual_seed(0) again and repeat. Are the same blocks skipped?",
+                        {"yes, the same skips": True, "no, different skips": False})
+seed_question
+
+# %%
+outcomes = lab.seeding_outcomes(layer_dropout=0.3, depth=4, passes=20, seed=0)
+for outcome in outcomes:
+    print(f"{outcome.library:>14}, {outcome.seeding} before each run: {outcome.same_passes} of {outcome.passes} "
+          f"forward passes skipped the same blocks")
+xt_torch = next(o for o in outcomes if o.library == "x-transformers" and o.seeding.startswith("torch"))
+seed_question.reveal(xt_torch.reproduced,
+                     why=f"{xt_torch.same_passes} of {xt_torch.passes} passes matched: torch.manual_seed does not "
+                         "touch Python's random, which x-transformers draws from; random.seed does reproduce them.")
+
+# %% [markdown]
+# To reproduce x-transformers' skips, seed Python's `random` as well as torch (xtlab's `seed_everything` seeds
+# both). And note the mirror image in the table: xtlab's skips do not follow `random.seed`, because they come from
+# torch's generator.
+
+# %% [markdown]
+# ## 8. Audit the article
+#
+# The article's claims, paraphrased, each with a verdict computed from the measurements above. Its remaining
+# claims (an implicit ensemble, less co-adaptation between layers, easier gradient flow in deep networks) are not
+# tested by this lab.
+
+# %%
+none_default, zeros_default = updates[(True, 0.01)], updates[(False, 0.01)]
+n = len(seeds.seeds)
+qkv_steps = [lab.steps_without_gradient(xt_run, s) for s in ("to_q.weight", "to_k.weight", "to_v.weight")]
+ArticleAudit("001 (x-transformers: gradients of attention layers vanish at random steps)", (
+    Claim("Attention projections (to_q, to_k, to_v) lose their gradient at some steps, not at others.",
+          verdict_of(all(0 < steps < xt_run.steps for steps in qkv_steps)),
+          f"x-transformers run (section 7): to_q/to_k/to_v without gradient at {qkv_steps} of {xt_run.steps} steps."),
+    Claim("Meanwhile the loss stays normal: no NaN or inf.",
+          verdict_of(stats.losses_finite and xt_stats.losses_finite),
+          f"every loss finite in both runs (sections 2 and 7); xtlab loss {run.losses[0]:.2f} at the first step, "
+          f"{run.losses[-1]:.2f} at the last."),
+    Claim("The cause is layer dropout: a skipped layer is bypassed forward and gets no gradient backward.",
+          verdict_of(link.holds and xt_link.holds and eval_stats.params_without_gradient == 0),
+          f"no-gradient parameters are exactly those of the skipped blocks at all {link.steps_checked} steps (xtlab) "
+          f"and {xt_link.steps_checked} steps (x-transformers); eval mode: {eval_stats.params_without_gradient} "
+          "missing (section 3)."),
+    Claim("With layer_dropout = 0.1 each layer is skipped with probability 10%.",
+          verdict_of(stats.p_in_interval and xt_stats.p_in_interval, caveat=run.num_blocks != run.depth),
+          f"skipped share {stats.skip_fraction:.3f} (xtlab) and {xt_stats.skip_fraction:.3f} (x-transformers), p "
+          f"inside both 95% intervals; but the unit is a block: depth {run.depth} has {run.num_blocks} blocks, "
+          "attention and feed-forward skipped independently (section 3)."),
+    Claim("A skipped layer's parameters are not updated at that step.",
+          verdict_of(none_default.moved("none") == 0, caveat=zeros_default.moved("zeros") > 0),
+          f"None grads: {none_default.moved('none')} of {none_default.count('none')} skipped block-steps moved; zero "
+          f"grads (set_to_none=False): {zeros_default.moved('zeros')} of {zeros_default.count('zeros')} moved "
+          "(section 5)."),
+    Claim("Layer dropout is a regulariser that improves generalisation.",
+          verdict_of(seeds.seeds_helped(0.1, long) == n, caveat=seeds.seeds_helped(0.1, short) < n),
+          f"lower validation loss with p = 0.1 in {seeds.seeds_helped(0.1, short)} of {n} seeds at step {short}, "
+          f"{seeds.seeds_helped(0.1, long)} of {n} at step {long}; early stopping: best {seeds.best_val_losses(0.1)} "
+          f"vs {seeds.best_val_losses(0.0)} (section 6)."),
+    Claim("Raise layer_dropout against overfitting, lower it against underfitting.",
+          verdict_of(all(a < b for a, b in zip(seeds.gaps(0.1, long).values, seeds.gaps(0.0, long).values,
+                                                strict=True))
+                     and all(a > b for a, b in zip(seeds.train_losses(0.1, long).values,
+                                                   seeds.train_losses(0.0, long).values, strict=True)),
+                     caveat=seeds.seeds_helped(0.1, short) < n),
+          f"with p = 0.1 the train loss is higher and the gap smaller in every seed at step {long} (gap "
+          f"{seeds.gaps(0.1, long).mean:.2f} vs {seeds.gaps(0.0, long).mean:.2f}); at step {short} the gap shrinks "
+          "without a better validation loss (section 6)."),
+    Claim("Nothing to worry about: it is expected behaviour, not a training fault.",
+          verdict_of(link.holds, caveat=stats.params_without_gradient > 0),
+          f"fully explained by the skips (section 3), but {stats.params_without_gradient} parameter-steps had no "
+          "gradient: under DDP those are unused parameters, which need find_unused_parameters=True (lab 05)."),
+))
 
 # %% [markdown]
 # ## Next

@@ -1,211 +1,311 @@
 # %% [markdown]
 # # Lab 03 — XL memories and rotary positions
 #
-# A user combined Transformer-XL recurrence (each layer keeps the hidden states of the previous segment as
-# *memories* its keys can attend to) with rotary position embeddings. They noticed that `mems=None` and
-# explicit all-zero memories gave different outputs, which should never happen: an empty memory is no memory.
+# Transformer-XL recurrence lets each attention layer keep the hidden states of the previous segment as
+# *memories* that the current tokens can attend to. Combined with rotary position embeddings, a user found that
+# `mems=None` and explicit all-zero memories gave different outputs. An article (file 004 in `shared/articles`)
+# blamed three things: memory positions, the memory mask, and the normalisation stage of memories.
 #
-# Three things were wrong:
+# **Objectives.** After this lab you can
 #
-# 1. memory keys were not positioned *before* the current tokens;
-# 2. all-zero memory slots were attended to;
-# 3. memories were recorded at a different normalisation stage from the one at which they were used.
+# - say where a layer records its memory, where it is concatenated to the keys, masked, and positioned;
+# - judge any XL design with one exact invariant: segments with memories give the logits of one full causal pass;
+# - tell the two valid recording designs from the two broken ones;
+# - show that rotary only needs the right *offsets* between memories and current tokens, not a given start;
+# - explain what layer dropout does to memories in the installed x-transformers, and write the three pieces
+#   (positions, mask, update) yourself.
 #
-# xtlab's `Decoder` keeps each bug behind a teaching switch (`mem_positions="restart"`, `mask_empty_mems=False`,
-# `mem_record="residual"`), so you can see each failure, each fix, and at the end a proof that cannot be argued
-# with: a sequence run segment by segment with memories gives the same logits as one full pass.
+# **Estimated time:** 40 minutes. Every check runs on the CPU in float64, so the verdicts are the same on every
+# machine. A correct design agrees to float64 rounding, printed as `< 1e-12` (the tolerance); anything above it is
+# a real difference.
 
 # %%
-from importlib.metadata import version
+import torch
 
 from xtlab import default_device, describe_device
+from xtlab.course import ArticleAudit, Claim, verdict_of
 from xtlab.labs import xl_rotary as lab
-from xtlab.model.rotary import memory_positions
+from xtlab.model import AttentionLayers
+from xtlab.model.attention import SelfAttention
 from xtlab.widgets import predict, show_source
 
 device = default_device()
 print(f"device: {describe_device(device)}")
 
 # %% [markdown]
-# ## 1. Where do memory keys sit?
+# ## 1. The mechanism
 #
-# A layer attends over `[memory ; current]`: M memory keys, the hidden states of the previous segment, then the T
-# keys of the current segment. Rotary embeddings need a position for each. The memories came *before* the
-# current tokens, so they belong at `-M, ..., -1`, and the current tokens at `0, ..., T-1`: `arange(-M, T)`.
-#
-# The bug restarts the count: memories get `0, ..., M-1`, the same positions as the first current tokens.
-# Move the sliders: orange dots are memory keys, blue dots current keys.
+# In xtlab's `AttentionLayers.forward` each attention layer records its memory (the marked `recorded` line: the
+# normed input of the layer), concatenates it after the old memory and keeps the last `max_mem_len` positions,
+# detached. It hands the old memory to attention together with a key mask.
+
+# %%
+show_source(AttentionLayers.forward, emphasize=["recorded", "torch.cat((mem", "new_mems.append", "key_mask("])
 
 # %% [markdown]
-# The mechanism, in xtlab's rotary module: one line builds the positions of all `M + T` keys.
+# The key mask hides memory slots that are entirely zero (empty), unless you pass your own `mem_masks`:
 
 # %%
-show_source(memory_positions, emphasize=["arange"])
-
-# %%
-panel = lab.key_positions_panel()
-panel
+show_source(AttentionLayers.key_mask, emphasize=["amax", "torch.cat"])
 
 # %% [markdown]
-# Keys are stored oldest first, so the continuous positions must grow by one from key to key. A widely read
-# write-up of this fix lists the positions for M = 2 as `[-1, -2, 0, ...]`: the memories newest-first. The cell
-# below prints xtlab's vector for M = 2 and checks both orders.
+# And attention builds the rotary positions of all `M + T` keys `[memory ; current]` in one call; queries take
+# the last `T` of them:
 
 # %%
-positions = lab.key_positions(num_mems=2, seq_len=4)
-print("continuous, M=2, T=4:", positions.continuous_list)
-print("restarted,  M=2, T=4:", [int(p) for p in positions.restart])
-print("keys one step apart, oldest to newest:", positions.strictly_increasing)
-write_up = [-1, -2, 0, 1, 2, 3]
-print("write-up order [-1, -2, 0, ...] equals arange(-M, T):", write_up == positions.continuous_list)
+show_source(SelfAttention.rotations, emphasize=["memory_positions"])
 
 # %% [markdown]
-# ## 2. Why the positions matter for rotary
+# ## 2. Where to record a memory
 #
-# Rotary rotates a query at position i and a key at position j so that their dot product depends only on i - j.
-# To see only the positions, give every query and key the same all-ones vector: then the score is a fixed
-# function f of the distance rotary is told about (the gray line), computed with xtlab's own `RotaryEmbedding`.
+# A layer's memory can be taken from the residual stream *before* its pre-norm or *after* it. x-transformers
+# records before the norm and applies the layer's pre-norm to the memory when it uses it; xtlab records after the
+# norm and uses the memory as is. Both feed attention a memory normalised exactly once. Two other designs do not:
+# recording after the norm and normalising again at use (twice), or recording before the norm and using it as is
+# (recorded and used at different stages).
 #
-# Each dot is one (query, key) pair that causal attention allows, drawn at its *true* distance. With continuous
-# positions every dot, memory or current, sits on the line. With restarted positions the memory keys (orange
-# crosses) land on the wrong distances: they are scored as if they overlaid the current tokens, some even as if
-# they were in the future.
+# `lab.forward_with_design` runs xtlab's own modules with the recording step swapped (with xtlab's design it is
+# exactly `model(..., return_mems=True)`, which the lab's tests check). The two marked lines are all that differ:
 
 # %%
-panel = lab.rotary_scores_panel()
-panel
-
-# %%
-for mode in ("continuous", "restart"):
-    scores = lab.rotary_scores(num_mems=4, seq_len=8, mode=mode)
-    memory_pairs = int(scores.is_memory.sum())
-    print(f"{mode:>10}: every pair on the curve: {scores.max_error < 1e-9}; memory pairs at the wrong distance: "
-          f"{scores.memory_pairs_misplaced} of {memory_pairs}; placed in the future: "
-          f"{scores.memory_keys_seen_in_future}")
+show_source(lab.forward_with_design, emphasize=["recorded =", "used ="])
 
 # %% [markdown]
-# ## 3. The proof: segmented equals full
-#
-# Take a tiny rotary XL decoder (dim 32, depth 2) and a 32-token sequence. Run it once over the whole sequence.
-# Then run it again in 4 segments of 8, passing each segment the memories the previous one returned. With
-# `max_mem_len` at least as long as the history, the memories hold exactly what the full pass's keys hold, so the
-# logits must agree up to rounding.
-#
-# The proof runs on the CPU in float64, whatever device this notebook uses: float64 rounding of a model this
-# small stays far below the dotted 1e-12 line (the tolerance), so anything above it is a real difference, and the
-# printed verdicts are the same on every machine. Try `max_mem_len` shorter than the history, and the
-# zero-memory start.
+# The judge: run 32 tokens through a tiny rotary decoder (dim 32, depth 2) once, then again as 4 segments of 8
+# that pass their memories on. With `max_mem_len` at least as long as the history, a correct design gives the
+# same logits to float64 rounding. The model's norm gains are drawn at random, as after training.
 
 # %%
-panel = lab.proof_panel()
+design_question = predict("Which recording designs keep segmented = full?", {
+    "only xtlab's (record after the norm, use as is)": frozenset({"record after the norm, use as is"}),
+    "xtlab's and x-transformers' (each normalises the memory once)": frozenset(
+        {"record after the norm, use as is", "record before the norm, normalise at use"}),
+    "all four: a memory is a memory": frozenset(lab.DESIGNS),
+})
+design_question
+
+# %%
+panel = lab.designs_panel()
 panel
 
 # %%
-for start_from_zeros in (False, True):
-    print("first segment gets", "all-zero memories:" if start_from_zeros else "mems=None:")
-    for config in lab.CONFIGS:
-        proof = lab.segmented_vs_full(config, segment_len=8, num_segments=4, start_from_zeros=start_from_zeros)
-        worst = "below 1e-12" if proof.equal else f"{proof.worst:.2g}"
-        print(f"  {config:<24} equal to the full pass: {str(proof.equal):<5}  worst |difference|: {worst}")
-
-# %% [markdown]
-# Continuous positions with normed memories and the empty-memory mask reproduce the full pass; restarted
-# positions and residual-stage recording break it from the second segment on, where memories are first used. The
-# unmasked zero memories only matter when zero slots are present: from the zero start they break even segment 1.
-#
-# The same proof on this notebook's device, in float32, where rounding is larger (so the tolerance is 1e-4):
+designs = lab.all_designs(segment_len=8, num_segments=4, max_mem_len=64)
+for proof in designs:
+    print(f"{proof.label:<46} ({lab.DESIGNS[proof.label].who}): worst |segmented - full| "
+          f"{lab.shown_diff(proof.worst)}, equal: {proof.equal}")
+untrained = {p.label: p for p in lab.all_designs(unit_gains=True)}
+twice = untrained["record after the norm, normalise again at use"]
+print(f"with every norm gain at 1, normalising twice is off by only {lab.shown_diff(twice.worst)}, still not "
+      f"equal: {not twice.equal}")
 
 # %%
-import torch
+keep = frozenset(proof.label for proof in designs if proof.equal)
+broken = {p.label: p.worst for p in designs if not p.equal}
+design_question.reveal(keep, why="the two designs that normalise the memory exactly once reproduce the full pass; "
+                       + "; ".join(f"'{label}' is off by {lab.shown_diff(worst)}" for label, worst in broken.items()))
 
-for config in ("correct", "restarted positions"):
-    proof = lab.segmented_vs_full(config, device=device, dtype=torch.float32)
-    print(f"{config:<20} on the device in float32, worst |difference| below 1e-4: {proof.worst < 1e-4}")
+# %% [markdown]
+# The same check on the real x-transformers (installed version printed), whose design records before the norm.
+# Its default attention computes the softmax in float32, so the lab builds it with `attn_flash=True` to keep every
+# step in float64:
+
+# %%
+xt_proof = lab.xtransformers_segmented_vs_full(segment_len=8, num_segments=4)
+xtlab_params = sum(p.numel() for p in lab.build_xl_model().parameters())
+print(f"x-transformers {xt_proof.version} ({xt_proof.num_params} parameters; xtlab's model: {xtlab_params}): "
+      f"worst |segmented - full| {lab.shown_diff(xt_proof.worst)}, equal: {xt_proof.equal}")
+on_device = lab.segmented_vs_full(device=device)
+print(f"xtlab's design on {describe_device(device)}, float64: equal: {on_device.equal}")
+
+# %% [markdown]
+# ## 3. Positions: does the start matter?
+#
+# Rotary rotates each query and key by an angle proportional to its position, so a score depends only on the
+# *difference* of the two positions. In the full pass the M memories are the M tokens just before the segment.
+# Three ways to number the `M + T` keys of a segment (queries take the last T positions):
+#
+# - `arange(-M, T)`: memories at -M..-1, current tokens at 0..T-1;
+# - `arange(0, M + T)`: the same numbering moved up by M, so the same offsets;
+# - both from 0: memories at 0..M-1 *and* current tokens at 0..T-1, overlapping.
+#
+# The judge here is one rotary attention head (xtlab's `RotaryEmbedding`), run over M + T hidden states at once
+# and as one segment with M memories.
+
+# %%
+position_question = predict("Which numberings give the segment the same output as the full pass?", {
+    "only arange(-M, T)": ("arange(-M, T)",),
+    "arange(-M, T) and arange(0, M + T)": ("arange(-M, T)", "arange(0, M + T)"),
+    "all three": tuple(lab.POSITION_SCHEMES),
+})
+position_question
+
+# %%
+panel = lab.positions_panel()
+panel
+
+# %%
+schemes = lab.position_schemes(num_mems=4, seq_len=8)
+for scheme, positions in schemes.positions.items():
+    print(f"{scheme:<22} {positions}")
+    print(f"{'':<22} offsets of the full pass: {schemes.offsets_kept[scheme]}; max |segment - full| "
+          f"{lab.shown_diff(schemes.gap[scheme])}; equal: {schemes.agrees[scheme]}")
+
+# %%
+agreeing = tuple(scheme for scheme, ok in schemes.agrees.items() if ok)
+gap = schemes.gap
+position_question.reveal(agreeing, why=f"both numberings keep every query-key offset (gaps "
+                         f"{lab.shown_diff(gap['arange(-M, T)'])} and {lab.shown_diff(gap['arange(0, M + T)'])}); "
+                         f"overlapping the memories on the current tokens changes them (gap "
+                         f"{lab.shown_diff(gap['both from 0 (overlap)'])})")
+
+# %% [markdown]
+# In the whole model, xtlab's `mem_positions="restart"` switch is the overlap:
+
+# %%
+restarted = lab.segmented_vs_full(mem_positions="restart")
+print(f"whole model, memories restarted at 0: worst |segmented - full| {lab.shown_diff(restarted.worst)}, "
+      f"equal: {restarted.equal}")
 
 # %% [markdown]
 # ## 4. `mems=None` against all-zero memories
 #
-# This is the user's report. Without a mask, an all-zero memory slot is still a key: its key vector is zero, so
-# it scores 0 against every query, and the softmax gives it weight that real keys lose. With the mask
-# (`mask_empty_mems=True`, xtlab's default) a slot whose vector is entirely zero cannot be attended.
-#
-# The heatmaps are the attention weights of the first layer, averaged over heads. SDPA does not return its
-# weights, so the experiment rebuilds them from the layer's own `to_qkv`, rotary module and `attention_mask`, and
-# checks that the rebuilt weights reproduce the layer's output.
-
-# %% [markdown]
-# Before the numbers: commit to a prediction.
+# The user's report. Without a mask, an all-zero memory slot is still a key: its key vector is zero, so it scores
+# 0 against every query, and the softmax gives it weight that the real keys lose.
 
 # %%
-zero_memory_question = predict("Without the mask, do all-zero memories give the same logits as mems=None?",
-                               {"the same logits": True, "different logits": False})
-zero_memory_question
+zero_question = predict("Without a mask, do all-zero memories give the same logits as mems=None?",
+                        {"the same logits": True, "different logits": False})
+zero_question
 
 # %%
 panel = lab.empty_memories_panel()
 panel
 
 # %%
-result = lab.empty_memories(num_mems=4, seq_len=8)
-for setting in ("mask on", "mask off"):
-    diff = result.max_abs_diff[setting]
-    shown = "below 1e-12" if diff < 1e-12 else f"{diff:.2g}"
-    print(f"{setting}: max |logits(zero mems) - logits(mems=None)| {shown}; "
-          f"weight on memory columns per query {result.memory_weight[setting]:.2g}")
-print("rebuilt weights reproduce the layer's output:", result.weights_reproduce_layer)
+empty = lab.empty_memories(num_mems=4, seq_len=8)
+for setting, name in (("mask on", "slot mask"), ("mask off", "no mask")):
+    print(f"{name}: max |logits(zero mems) - logits(mems=None)| {lab.shown_diff(empty.max_abs_diff[setting])}; "
+          f"weight on memory columns per query {empty.memory_weight[setting]:.2f}")
+print("rebuilt weights reproduce the layer's output:", empty.weights_reproduce_layer)
+xt_zero = lab.xtransformers_zero_memories(num_mems=4, seq_len=8)
+print(f"installed x-transformers: without mem_masks {lab.shown_diff(xt_zero['no mem_masks'])}; with an all-False "
+      f"mem_masks {lab.shown_diff(xt_zero['all-False mem_masks'])}")
 
 # %%
-zero_memory_question.reveal(result.max_abs_diff["mask off"] < 1e-12,
-                            why=f"without the mask the zero keys take {result.memory_weight['mask off']:.2g} of "
-                                "each query's attention weight away from the real keys")
+moved = lab.shown_diff(empty.max_abs_diff["mask off"])
+zero_question.reveal(empty.max_abs_diff["mask off"] < lab.EXACT_TOLERANCE,
+                     why=f"without the mask the zero keys take {empty.memory_weight['mask off']:.2f} of each "
+                         f"query's attention weight; the logits move by {moved}")
 
 # %% [markdown]
-# ## 5. Layer dropout meets XL memories
+# Where must the mask decide: per slot, per row, or once for the whole tensor? One batch of three rows answers it:
+# a fresh sequence (all-zero memory), a continuing one (full memory), and one whose memory buffer is only partly
+# filled (zero slots, then real ones). Each row must give the logits it gives with exactly its real memory.
+
+# %%
+mask_gaps = {rule: lab.mask_rows_gap(mask) for rule, mask in lab.MASK_RULES.items()}
+for rule, gaps in mask_gaps.items():
+    print(rule)
+    for row, row_gap in gaps.items():
+        print(f"    {row:<40} max |diff| {lab.shown_diff(row_gap)}")
+
+# %% [markdown]
+# ## 5. Layer dropout meets XL memories in x-transformers
 #
-# With layer dropout, a training pass may skip an attention layer. What happens to that layer's memory?
-# In xtlab every attention layer records its memory even when it is skipped, so layer k always receives layer k's
-# memory. The experiment below runs the same three segments on xtlab and on the real `x_transformers` package:
-# segment 1 in training mode, with a seed for which layer dropout skips exactly one attention layer (x-transformers
-# draws from Python's `random`, xtlab from torch's CPU generator; `seed_everything` seeds both), then two segments
-# in eval mode. Hooks record, by exact equality, which layer recorded each returned memory and which memory each
-# layer then receives.
+# Layer dropout skips whole layers at random in training. Read the order of four steps in the installed
+# x-transformers' layer loop (line numbers from its source file):
+
+# %%
+steps = lab.loop_lines()
+for step, (line, text) in sorted(steps.items(), key=lambda item: item[1][0]):
+    print(f"line {line}: {step:<36} {text}")
+skip = steps["layer dropout skips the layer"][0]
+print("the skip comes before the pop and before the recording:",
+      skip < steps["the layer pops its memory"][0] and skip < steps["the layer records its hidden state"][0])
+
+# %% [markdown]
+# A dropped layer `continue`s before it pops its memory from the list and before it records its hidden state.
+# The experiment: segment A runs in eval mode and returns one memory per layer; segment B runs in training mode
+# with those memories and a seed for which layer dropout drops exactly attention layer 0. Hooks record which
+# memory object each layer receives and which layer's hidden states each returned memory holds.
+
+# %%
+routing_question = predict("x-transformers drops layer 0 in a training segment. Which memory does layer 1 attend to?",
+                           {"its own (memory 1)": 1, "layer 0's (memory 0)": 0, "none": None})
+routing_question
+
+# %%
+routings = {library: lab.memory_routing(library, dropped_layer=0, depth=3) for library in lab.LIBRARIES}
+for library, r in routings.items():
+    received = ["none" if got is None else got for got in r.received]
+    print(f"{library} {r.version}: dropped layers {list(r.dropped)}; layers 0..2 received memories {received}")
+    print(f"    {r.returned_count} memories returned; they continue memories {list(r.returned_old)} with the hidden "
+          f"states of layers {list(r.returned_new)}; each layer keeps its own: {r.each_layer_gets_its_own}")
+xt = routings["x-transformers"]
+status = "fixed" if xt.each_layer_gets_its_own else "still present"
+print(f"x-transformers {xt.version}: the misrouting is {status}; layers that ran with another layer's memory: "
+      f"{list(xt.misrouted)}")
+
+# %%
+routing_question.reveal(xt.received[1], why=f"layer 0 skipped its pop, so layer 1 popped the first memory in the "
+                        f"list; the returned list holds {xt.returned_count} memories, the hidden states of layers "
+                        f"{list(xt.returned_new)} appended to memories {list(xt.returned_old)}")
+
+# %% [markdown]
+# So in the next segment every memory is one layer off, and the last layer gets none. xtlab records every
+# layer's memory, dropped or not. The panel drops another layer or changes the depth:
 
 # %%
 panel = lab.routing_panel()
 panel
 
+# %% [markdown]
+# ## 6. Audit the article
+#
+# Each claim of the article, paraphrased, with the verdict computed from the cells above. Its closing claims
+# (better convergence, a much longer effective context) are not measured in this lab.
+
 # %%
-print(f"x-transformers {version('x-transformers')}")
-for library in ("xtlab", "x-transformers"):
-    routing = lab.memory_routing(library, skipped_layer=0, depth=3)
-    received = ["none" if s is None else s for s in routing.received_from]
-    print(f"{library}: segment 1 skipped attention layer(s) {list(routing.skipped_first)}; memories returned per "
-          f"segment {list(routing.returned_counts)}")
-    print(f"    next segment, layers 0..2 received the memory recorded by layer {received}; "
-          f"each layer gets its own: {routing.each_layer_gets_its_own}")
+article_gap = lab.segment_attention_gap(lab.article_order(2, 5), num_mems=2, seq_len=5)
+tol = lab.EXACT_TOLERANCE
+design_ok = {p.label: p.equal for p in designs}
+whole_tensor = mask_gaps["one flag for the whole tensor: torch.any(mem)"]
+ArticleAudit("004 (XL recurrence with rotary embeddings in x-transformers)", (
+    Claim("Without a mask, mems=None and explicit all-zero memories give different outputs.",
+          verdict_of(empty.max_abs_diff["mask off"] >= tol and xt_zero["no mem_masks"] >= tol),
+          f"xtlab without a mask: {lab.shown_diff(empty.max_abs_diff['mask off'])}; installed x-transformers without "
+          f"mem_masks: {lab.shown_diff(xt_zero['no mem_masks'])} (section 4)."),
+    Claim("Memory keys need negative positions so that their positions continue into the current tokens'.",
+          verdict_of(gap["arange(-M, T)"] < tol and gap["both from 0 (overlap)"] >= tol,
+                     caveat=gap["arange(0, M + T)"] < tol),
+          f"continuity is what matters: arange(-M, T) {lab.shown_diff(gap['arange(-M, T)'])}, overlap "
+          f"{lab.shown_diff(gap['both from 0 (overlap)'])}; but arange(0, M + T), no negative position, is as exact "
+          f"({lab.shown_diff(gap['arange(0, M + T)'])}) (section 3)."),
+    Claim("For 2 memories and 5 tokens the positions are [-1, -2, 0, 1, 2, 3, 4].",
+          verdict_of(article_gap < tol),
+          f"that order is newest-first; keys are stored oldest first, and one head with it differs from the full "
+          f"pass by {lab.shown_diff(article_gap)}; arange(-2, 5) = {list(range(-2, 5))} is exact."),
+    Claim("An explicit memory mask tells no memory from zero memory; the fix decides with torch.any(mem).",
+          verdict_of(empty.max_abs_diff["mask on"] < tol,
+                     caveat=whole_tensor["fresh row: all-zero memory"] >= tol),
+          f"a per-slot mask makes zero memories equal mems=None ({lab.shown_diff(empty.max_abs_diff['mask on'])}); "
+          f"torch.any(mem) is one flag for the whole batch: a fresh row next to a continuing one is off by "
+          f"{lab.shown_diff(whole_tensor['fresh row: all-zero memory'])} (section 4)."),
+    Claim("Memories must be stored and applied at the same normalisation stage.",
+          verdict_of(design_ok["record after the norm, use as is"]
+                     and not design_ok["record before the norm, use as is"]
+                     and not design_ok["record after the norm, normalise again at use"],
+                     caveat=design_ok["record before the norm, normalise at use"]),
+          "recording before the norm and using it as is breaks the invariant, and so does normalising twice; but "
+          "recording before the norm is fine when the norm is applied at use, as x-transformers does (section 2)."),
+))
 
 # %% [markdown]
-# Read the lines above. On the installed x-transformers, a dropped layer returns no memory, so the list is
-# shorter; in the next segment each layer pops the next memory in the list, so the layers after the
-# gap receive another layer's hidden states, and the last layer receives none. The list stays short in later
-# segments too. If you use layer dropout with XL memories in x-transformers, keep the memories per layer yourself.
-
-# %% [markdown]
-# ## Why it matters
+# ## Exercise 1: the memory positions
 #
-# - Rotary scores depend only on the distance it is told about: give memories the wrong positions and they are
-#   read as the wrong tokens, with no error anywhere.
-# - An empty memory must be masked, or "no memory" and "zero memory" are different models.
-# - The memory must be recorded at the stage where it is used (here after the pre-norm); record it earlier and
-#   it is fed in at the wrong scale.
-# - Equality with a full pass is the cheapest complete test of an XL implementation: one line, no tolerance
-#   argument, float64.
-
-# %% [markdown]
-# ## Exercise 1: the position vector
-#
-# Write `positions_with_memory(M, T)` returning the rotary positions of the `M + T` keys `[memory ; current]`,
-# oldest first. The checker tries several (M, T), M = 0 included.
+# Write `positions_with_memory(M, T)`: the rotary positions of the `M + T` keys `[memory ; current]`, oldest
+# memory first. The checker runs your positions in one rotary attention head as a segment with M memories and
+# compares it with the full causal pass, for several (M, T), M = 0 included.
 
 
 # %%
@@ -219,25 +319,53 @@ def positions_with_memory(M, T):
 lab.check("positions_with_memory", positions_with_memory)
 
 # %% [markdown]
-# ## Exercise 2: equal or not?
+# ## Exercise 2: the memory mask for empty slots
 #
-# For each pair of configurations below, predict whether the logits are equal (to float64 rounding): `True` or
-# `False`. The checker runs each pair live and explains every wrong prediction.
-
-# %%
-for label, question in lab.EQUALITY_QUESTIONS.items():
-    print(f"{label}: {question}")
+# Write `memory_mask(mem)`: for a memory `mem` of shape `(b, M, dim)`, a bool tensor `(b, M)`, True where the slot
+# may be attended (it holds something) and False where the slot is all zero. The checker passes it as `mem_masks`
+# to a model whose own empty-slot rule is off, on the three-row batch of section 4.
 
 
 # %%
-def equality_predictions():
+def memory_mask(mem):
     ### BEGIN SOLUTION
-    return {"a": True, "b": False, "c": True, "d": False, "e": False}
+    return mem.abs().amax(dim=-1) > 0
     ### END SOLUTION
 
 
 # %%
-lab.check("equality_predictions", equality_predictions)
+lab.check("memory_mask", memory_mask)
+
+# %% [markdown]
+# ## Exercise 3: the memory update
+#
+# Write `update_memory(mem, hidden, max_mem_len)`: one layer's next memory. `mem` is `(b, M, dim)` or `None` (the
+# first segment), `hidden` is `(b, T, dim)`, the states this layer recorded. Concatenate along the positions, keep
+# the last `max_mem_len`, and detach, so the next segment's backward pass stops here. The checker uses your
+# function for every layer of a segmented pass (`hidden` requires grad, as in training) and compares the logits
+# with one full pass, then with a short memory.
+
+
+# %%
+def update_memory(mem, hidden, max_mem_len):
+    ### BEGIN SOLUTION
+    both = hidden if mem is None else torch.cat((mem, hidden), dim=1)
+    return both[:, -max_mem_len:].detach()
+    ### END SOLUTION
+
+
+# %%
+lab.check("update_memory", update_memory)
+
+# %% [markdown]
+# ## Why it matters
+#
+# - Segmented = full, in float64, is a complete test of an XL implementation: positions, masks, recording stage
+#   and update are all inside it.
+# - Rotary needs the right offsets between memories and current tokens, not a particular start.
+# - A memory mask decides per slot; one flag for a whole batch mixes fresh and continuing rows.
+# - With x-transformers, layer dropout and XL memories together shift memories by a layer: keep them apart, or
+#   keep the memories per layer yourself.
 
 # %% [markdown]
 # ## Next

@@ -1,18 +1,35 @@
 # %% [markdown]
 # # Lab 05 — Encoder–decoder, the unused encoder `to_logits`, and real DDP
 #
-# A user trained an encoder–decoder with `DistributedDataParallel` (DDP) and it crashed on the second step with
-# *"Expected to have finished reduction in the prior iteration"*. On one GPU the same model trained fine, but it
-# also used more memory than it should.
+# A Chinese technical article (`shared/articles/000_5125704bae4041ad.txt`) reports a bug in x-transformers'
+# encoder–decoder: the encoder kept a `to_logits` projection that its forward pass never used. Under
+# `DistributedDataParallel` (DDP) that broke gradient synchronisation; on one device it only wasted memory. The
+# maintainers removed the weight (version 1.35.2).
 #
-# The cause: the encoder still owned a `to_logits` projection (vocabulary logits) that its forward pass never
-# used. DDP wants every trainable parameter to take part in every forward pass, unless you pass
-# `find_unused_parameters=True`. The fix was to build the encoder without it. In this lab you see the failure with
-# real `torch.distributed` processes, and the fix.
+# This lab runs every distributed failure it talks about on **real processes** (`torch.distributed`, gloo, 2
+# ranks on the CPU), each bounded by a timeout, so a hang is an outcome you can read rather than a frozen notebook.
+#
+# **After this lab you will be able to**
+# - point at the line that builds the encoder without `to_logits`, and find unused parameters in any model;
+# - explain how DDP's reducer decides that a parameter is *ready*, and why a parameter that never is breaks it;
+# - tell, for a given model and DDP setting, whether training raises an error, hangs, or silently trains;
+# - say what `find_unused_parameters=True` does to the gradient of a parameter only some ranks used;
+# - audit the article's claims with measurements.
+#
+# **Estimated time:** 40 minutes. Run the cells from top to bottom; exercises say **NOT YET** until you write them.
 
 # %%
+import importlib.metadata
+
+from packaging.version import Version
+from torch.distributed import constants as dist_constants
+from torch.nn.parallel import DistributedDataParallel
+from x_transformers import XTransformer as LibraryXTransformer
+
+from xtlab.course import ArticleAudit, Claim, verdict_of
 from xtlab.diagnostics import find_unused_parameters
 from xtlab.labs import encoder_decoder_ddp as lab
+from xtlab.model import XTransformer
 from xtlab.widgets import predict, show_source
 
 # %% [markdown]
@@ -29,148 +46,293 @@ print(f"example: {run.example_src} -> {run.example_pred}")
 lab.plot_seq2seq_run(run)
 
 # %% [markdown]
-# ## 2. Find the parameter that never gets a gradient
+# ## 2. The mechanism, part 1: an encoder without `to_logits`
 #
-# Build the same model with `encoder_keeps_logits=True` (the bug) and without it (the fix), run one batch forward
-# and backward, and list the trainable parameters whose `.grad` is still `None`. That is what
-# `xtlab.diagnostics.find_unused_parameters` does.
+# The encoder's job is to hand the decoder a sequence of vectors, not vocabulary logits. xtlab's `XTransformer`
+# builds it as a `TransformerWrapper(return_only_embed=True)`, which owns no `to_logits`, as x-transformers does
+# since the fix. The teaching switch `encoder_keeps_logits=True` adds the old, never-used projection back
+# (marked lines):
 
 # %%
-show_source(find_unused_parameters, emphasize=["grad is None"])
+show_source(XTransformer.__init__, emphasize=["return_only_embed=True", "encoder_keeps_logits:"])
+
+# %% [markdown]
+# Build the model with the switch on, run one batch forward and backward, and list the trainable parameters whose
+# `.grad` is still `None`: that is what `xtlab.diagnostics.find_unused_parameters` does. Predict first.
 
 # %%
 unused_question = predict("With encoder_keeps_logits=True, how many parameters get no gradient?",
-                          {"none": "none", "exactly one": "one", "several": "several"})
+                          {"none": 0, "exactly one": 1, "two or more": 2})
 unused_question
 
 # %%
-unused_counts = {}
-for keeps in (True, False):
-    model = lab.build_seq2seq_model(encoder_keeps_logits=keeps)
-    unused = find_unused_parameters(model, lab.seq2seq_loss_fn())
-    unused_counts[keeps] = len(unused)
-    print(f"encoder_keeps_logits={keeps}: unused {[(p.name, p.shape) for p in unused]}")
+unused = {keeps: find_unused_parameters(lab.build_seq2seq_model(encoder_keeps_logits=keeps), lab.seq2seq_loss_fn())
+          for keeps in (True, False)}
+for keeps, found in unused.items():
+    print(f"encoder_keeps_logits={keeps}: {len(found)} unused: {[(p.name, p.shape) for p in found]}")
 
 # %%
-count = unused_counts[True]
-unused_question.reveal("none" if count == 0 else "one" if count == 1 else "several",
-                       why=f"the finder lists {count} with the bug and {unused_counts[False]} without it")
+unused_question.reveal(min(len(unused[True]), 2),
+                       why=f"the finder lists {len(unused[True])} with the switch on and {len(unused[False])} "
+                           f"without it: {[p.name for p in unused[True]]}")
 
 # %% [markdown]
-# The finder names exactly one tensor, the encoder's `to_logits.weight`: a `(vocabulary, width)` matrix.
-# How much is that for a real model? The panel builds the model at the size you choose (on PyTorch's `meta`
-# device: real modules and shapes, no memory), runs the finder's names against it and adds up their bytes.
-# Move the vocabulary and width sliders, and untick the bug.
+# One `(vocabulary, width)` matrix. How much is that for a real model? The panel builds the model at the size you
+# choose on PyTorch's `meta` device (real modules and shapes, no memory) and adds up the bytes of the parameters
+# the finder named. Move the sliders, change the dtype, untick the bug.
 
 # %%
 panel = lab.waste_panel()
 panel
 
 # %%
-report = lab.wasted_by_encoder_logits(32000, 512, "float32")
-print(f"vocab 32000, width 512: {report.wasted_params:,} unused parameters, "
-      f"{report.wasted_bytes / 2**20:.1f} MiB in float32, {report.wasted_fraction:.0%} of the model")
+waste = lab.wasted_by_encoder_logits(32000, 512, "float32")
+print(f"vocab 32000, width 512: {waste.wasted_params:,} unused parameters, "
+      f"{waste.wasted_bytes / 2**20:.1f} MiB in float32, {waste.wasted_fraction:.0%} of the model's "
+      f"{waste.total_params:,}")
 
 # %% [markdown]
-# That share of the model (printed above) does nothing: it is stored, moved to the GPU, saved in every
-# checkpoint, and DDP's gradient buckets reserve room for it too.
+# ## 3. The mechanism, part 2: how DDP's reducer decides a parameter is ready
 #
-# ## 3. Real DDP: two processes
+# DDP keeps one copy of the model per process (*rank*); each rank runs its own batch, and the gradients are
+# averaged across ranks before the optimizer step. Its *reducer* does the averaging, and it does it during the
+# backward pass:
 #
-# Now the real thing. `launch_ddp` starts 2 processes through xtlab's DDP runner (gloo on CPU, NCCL when every
-# rank has its own GPU). Each rank builds the same model from the same seed, reads its own batches, wraps the model
-# in `DistributedDataParallel` and trains a few steps. A rank's exception comes back as text; a rank that hangs is
-# stopped after a timeout, so the notebook never hangs and no process is left behind.
+# - it puts a hook on every trainable parameter's gradient accumulator; when backward accumulates that
+#   parameter's gradient, the hook fires and the parameter is **ready**;
+# - parameters are grouped in buckets; once every parameter of a bucket is ready, the bucket's all-reduce starts
+#   (a collective: every rank must join it);
+# - at the end of backward the reducer waits for those all-reduces; the next forward pass checks that the
+#   previous iteration's reduction finished.
 #
-# Try it with the button: tick or untick the bug, `find_unused_parameters`, or set layer dropout, then press
-# **Launch DDP** (a launch takes a few seconds).
+# A parameter the forward pass never touched never becomes ready. Here is the same kind of hook
+# (`register_post_accumulate_grad_hook`) on one process, on the model with the bug:
+
+# %%
+readiness = lab.ready_parameters(lab.build_seq2seq_model(encoder_keeps_logits=True), lab.seq2seq_loss_fn())
+print(f"{len(readiness.ready)} parameters became ready, first {list(readiness.ready[:2])}")
+print(f"never ready: {list(readiness.never_ready)}; frozen (no hook at all): {list(readiness.frozen)}")
+
+# %% [markdown]
+# `find_unused_parameters=True` is DDP's way out. After each forward pass DDP hands the outputs to the reducer
+# (`prepare_for_backward`), which walks the autograd graph from them and marks every parameter it cannot reach as
+# ready straight away; without the flag it passes an empty list and assumes every parameter will be used. Marked
+# lines, from the installed PyTorch:
+
+# %%
+show_source(DistributedDataParallel._post_forward, emphasize=["prepare_for_backward", "find_unused_parameters"])
+
+# %% [markdown]
+# ## 4. Real DDP on 2 processes
+#
+# One launch of 2 processes (xtlab's DDP runner, gloo on the CPU on every machine, so the outcomes are the same
+# everywhere) runs every scenario below, one after another, each in its own process group. A rank blocked in a
+# collective raises after the scenario's collective timeout (2 seconds here), the whole launch has its own
+# timeout, and no process outlives it. The code numbers and names each run; the rest of this notebook calls them
+# by name. Each rank trains the same model (same seed) on its own batches with SGD, for 3 steps.
+
+# %%
+runs = lab.run_scenarios(lab.notebook_scenarios())
+first = runs.reports[0].scenario
+print(f"{len(runs)} runs in one launch of 2 processes: {', '.join(runs.names)}")
+print(f"each: {first.steps} steps, batch {lab.BATCH_SIZE} per rank, "
+      f"collective timeout {first.collective_timeout_s:g} s")
+lab.plot_runs(runs)
+
+# %% [markdown]
+# ### 4a. The article's failure, and its fix
+#
+# The encoder keeps its unused `to_logits`; DDP with its defaults. Every line below is what a rank reported: the
+# first sentence of its error, which step and phase raised it, and after how long.
+
+# %%
+print(runs["encoder_keeps_logits"])
+
+# %% [markdown]
+# Both ranks fail alike, at the forward pass of the step after the first: the first backward never reduced the
+# bucket holding `encoder.to_logits.weight`, and the next forward refuses to start. The message gives parameter
+# indices only. With `TORCH_DISTRIBUTED_DEBUG=DETAIL` (set in each rank for the run `encoder_keeps_logits_detail`)
+# the same error names the parameters:
+
+# %%
+detail = runs["encoder_keeps_logits_detail"]
+print(detail)
+print(f"parameters named in the DETAIL error: {list(detail.unused)}; "
+      f"named without DETAIL: {list(runs['encoder_keeps_logits'].unused)}")
+
+# %% [markdown]
+# Now the fix (`encoder_fixed`, the encoder without `to_logits`) and the escape hatch
+# (`encoder_keeps_logits_find_unused`). After training, each rank hashes all its parameters; equal hashes mean
+# bit-identical weights. As a control, each rank of `encoder_fixed` also trains a copy without DDP on its own batches.
+
+# %%
+fixed, escape = runs["encoder_fixed"], runs["encoder_keeps_logits_find_unused"]
+for report in (fixed, escape):
+    print(report)
+    print(f"  ranks agree on parameters: {report.ranks_agree}")
+print(f"without DDP, the ranks of encoder_fixed agree on parameters: {fixed.local_ranks_agree}")
+
+# %% [markdown]
+# Both train and every rank ends with the same weights, because DDP averages the gradients before each step; the
+# copies trained without DDP drift apart. The escape hatch keeps the dead weight and pays a graph walk every step.
+#
+# ### 4b. Layer dropout: every rank skips its own blocks
+#
+# Lab 01's layer dropout skips whole residual blocks at random; a skipped block's parameters get no gradient on
+# that rank, at that step. Real layer dropout draws the skips from each rank's own random stream. Here they are
+# scripted, so each case shows on every machine: the decoder has depth 2, so blocks 0-2 are layer 0's attention,
+# cross-attention and feed-forward, blocks 3-5 layer 1's. The blocks each rank skipped at each step it ran:
+
+# %%
+blocks = lab.build_seq2seq_model(depth=lab.LAYER_DROPOUT_DEPTH).decoder.attn_layers.layers
+print(f"decoder blocks: {[f'{index} {block.kind}' for index, block in enumerate(blocks)]}")
+for name in ("skips_differ", "one_rank_skips_nothing", "same_skips_on_every_rank"):
+    print(f"{name}: " + "; ".join(f"rank {rank} skipped {list(steps)}"
+                                  for rank, steps in enumerate(runs[name].skipped)))
+
+# %% [markdown]
+# In `skips_differ` both ranks skip a block at step 1, but not the same one. In `one_rank_skips_nothing`, rank 0
+# runs every block at step 1 and rank 1 skips one. Both with `find_unused_parameters=False`. Predict what happens
+# to `one_rank_skips_nothing`.
+
+# %%
+hang_question = predict("Rank 0 uses every parameter at step 1, rank 1 skips a block. What happens?",
+                        {"both ranks raise the same error": "error",
+                         "one rank waits for the other until the timeout": "hang until the timeout",
+                         "it trains, silently": "trained on every rank"})
+hang_question
+
+# %%
+print(runs["skips_differ"])
+print(runs["one_rank_skips_nothing"])
+print(f"gloo's default process-group timeout, what a real job would wait: {dist_constants.default_pg_timeout}")
+
+# %%
+hang = runs["one_rank_skips_nothing"]
+hang_question.reveal(hang.outcome, why=f"rank(s) {hang.ranks_with('hung')} had every bucket ready, started the "
+                                       f"all-reduce and waited for a peer that never joined it; rank(s) "
+                                       f"{hang.ranks_with('error')} raised at the next forward")
+
+# %% [markdown]
+# When every rank leaves some bucket unfinished, no all-reduce starts and each rank raises at its next forward.
+# When one rank finishes all its buckets, it starts an all-reduce its peer never joins, and waits: with the
+# default timeout printed above, a real job sits there for that long. Whether a job errors or hangs can change
+# from one step to the next with the draws.
+#
+# Drawing the *same* skips on every rank does not help either, and neither does declaring the graph static
+# (`static_graph=True` tells DDP that the set of used parameters never changes):
+
+# %%
+print(runs["same_skips_on_every_rank"])
+print(runs["skips_differ_static_graph"])
+
+# %% [markdown]
+# ### 4c. `find_unused_parameters=True`: it trains, and what it does to the gradients
+#
+# With the flag, `skips_differ_find_unused` trains. After its first backward, every rank kept each parameter's
+# DDP gradient, and computed the gradient its own batch gives without DDP. Rank 0 skipped block 2 at step 1 and
+# rank 1 skipped block 4, so block 2 was used by rank 1 only and block 4 by rank 0 only. Predict first.
+
+# %%
+print(runs["skips_differ_find_unused"])
+gradient_question = predict("After averaging, how big is the gradient of a block only rank 1 used, compared with "
+                            "rank 1's own gradient for it?",
+                            {"the same": 1.0, "half of it": 0.5, "zero": 0.0})
+gradient_question
+
+# %%
+average = lab.compare_gradient_average(runs["skips_differ_find_unused"])
+one_rank = average.used_on_one_rank()
+low, high = average.one_rank_ratio
+every_low, every_high = average.every_rank_ratio
+print(f"ranks hold identical DDP gradients: {average.ranks_agree}")
+print(f"{len(one_rank)} parameters used on one rank only: |DDP gradient| / |that rank's gradient| "
+      f"from {low:.6f} to {high:.6f}")
+print(f"{len(average.used_on_every_rank())} parameters used on both ranks: |DDP gradient| / |mean of the two| "
+      f"from {every_low:.6f} to {every_high:.6f}")
+print(f"largest |DDP gradient - sum of local gradients / 2| over every parameter: {average.max_error:.3g}")
+
+# %%
+gradient_question.reveal(round(low, 6), why=f"DDP sums every rank's gradient and divides by the world size, 2; the "
+                                            f"rank that skipped the block adds zeros, so its ratio is {low:.3f}")
+
+# %% [markdown]
+# So `find_unused_parameters=True` does not recover the gradient a skipped block "should" have had: a block used on
+# one rank of 2 learns at half the rate of its gradient on that rank, as if its batch were twice as large with
+# zeros. That is usually what layer dropout wants (a skip contributes nothing), but it is a silent change of scale.
+#
+# ## 5. Try it yourself
+#
+# Choose a model and DDP's settings, then press **Launch DDP**: one run on 2 real processes (a few seconds; the
+# stored picture is the one before any launch). Things to try: the bug with `find_unused_parameters`; `DETAIL`;
+# each layer-dropout model with `static_graph`.
 
 # %%
 ddp = lab.ddp_panel()
 ddp
 
 # %% [markdown]
-# The same launches from a cell. Starting the processes costs seconds, so one start runs four
-# trainings one after another: the fix, the bug with `find_unused_parameters=True`, the bug, and (section 4) layer
-# dropout. A run that fails is recorded and the next one starts afresh. First the bug: we print the first sentence of
-# each rank's error (the rest of PyTorch's message is advice) and the parameters DDP says got no gradient:
+# ## 6. Audit the article
+#
+# The article's claims, paraphrased, each with a verdict computed from the measurements above. Its remarks on
+# where encoder–decoders are used (translation, summarisation, question answering) are not tested by this lab.
 
 # %%
-fixed_config = lab.DDPTrainConfig("fixed", steps=3, timed_steps=20)
-escape_config = lab.DDPTrainConfig("bug + find_unused_parameters", encoder_keeps_logits=True,
-                               find_unused_parameters=True, steps=3, timed_steps=20)
-bug_config = lab.DDPTrainConfig("bug", encoder_keeps_logits=True, steps=3)
-dropout_config = lab.DDPTrainConfig("layer dropout", dec_layer_dropout=0.25, steps=6)
-fixed, escape, bug, dropout = lab.launch_ddp_configs((fixed_config, escape_config, bug_config, dropout_config))
-print("\n".join(bug.lines()))
+library_version = importlib.metadata.version("x-transformers")
+library = LibraryXTransformer(dim=32, enc_num_tokens=11, enc_depth=1, enc_heads=2, enc_max_seq_len=6,
+                              enc_attn_dim_head=16, dec_num_tokens=11, dec_depth=1, dec_heads=2,
+                              dec_max_seq_len=7, dec_attn_dim_head=16)
+library_unused = find_unused_parameters(library, lab.seq2seq_loss_fn())
+print(f"x-transformers {library_version}: encoder.to_logits is {type(library.encoder.to_logits).__name__}; "
+      f"{sum(p.numel() for p in library.parameters()):,} parameters, unused: {[p.name for p in library_unused]}")
+print(f"xtlab at the same sizes: {sum(p.numel() for p in lab.build_seq2seq_model().parameters()):,} parameters")
+
+# %%
+encoder_run = runs["encoder_keeps_logits"]
+ArticleAudit("000 (x-transformers: the encoder's to_logits.weight and DDP)", (
+    Claim("The encoder's to_logits.weight takes no part in the forward pass.",
+          verdict_of(list(readiness.never_ready) == ["encoder.to_logits.weight"]),
+          f"its hook never fires; the finder names {[p.name for p in unused[True]]} (sections 2 and 3)."),
+    Claim("Under DDP every parameter must take part in the forward pass, or gradient synchronisation breaks.",
+          verdict_of(encoder_run.outcome == "error", caveat=escape.ok),
+          f"encoder_keeps_logits: {encoder_run.outcome} on ranks {encoder_run.ranks_with('error')} at step "
+          f"{encoder_run.ranks[0].step}; but with find_unused_parameters=True it trains (ranks agree: "
+          f"{escape.ranks_agree}) (section 4a)."),
+    Claim("The unused weight still takes memory.",
+          verdict_of(waste.wasted_bytes > 0),
+          f"{waste.wasted_bytes / 2**20:.1f} MiB in float32 at vocabulary 32000, width 512: "
+          f"{waste.wasted_fraction:.0%} of the model (section 2)."),
+    Claim("Removing the weight (x-transformers 1.35.2) makes DDP training work.",
+          verdict_of(fixed.ok and fixed.ranks_agree is True),
+          f"encoder_fixed: {fixed.outcome}, ranks agree on parameters: {fixed.ranks_agree} (section 4a)."),
+    Claim("Use x-transformers 1.35.2 or later to avoid the problem.",
+          verdict_of(Version(library_version) >= Version("1.35.2") and not library_unused),
+          f"installed {library_version}: its encoder has no to_logits weight and the finder names "
+          f"{len(library_unused)} unused parameters."),
+))
 
 # %% [markdown]
-# DDP raises this at the start of the second step. In the first backward pass, DDP waited for a gradient of
-# `encoder.to_logits.weight` that never came, so the gradient reduction never finished, and the next forward pass
-# refuses to start.
+# ## 7. Exercises
 #
-# Now the fix and the escape hatch. After training, each rank hashes all its parameters; equal hashes mean
-# bit-identical weights. As a control, each rank also trains a copy without DDP on its own batches.
-
-# %%
-for result in (fixed, escape):
-    print("\n".join(result.lines()))
-
-# %% [markdown]
-# Both train, and under DDP every rank ends with identical parameters, because DDP averages the gradients
-# before each optimizer step; the copies trained without DDP drift apart.
-#
-# `find_unused_parameters=True` has a price: after every forward pass DDP walks the autograd graph to find the
-# parameters it will not see. The median time per step, measured on each rank after the first steps:
-
-# %%
-print(f"fixed: {fixed.ms_per_step:.1f} ms per step")
-print(f"bug + find_unused_parameters: {escape.ms_per_step:.1f} ms per step")
-
-# %%
-# NBVAL_IGNORE_OUTPUT
-# A ratio of two timings: it depends on the machine and its load, so nbval does not compare it.
-print(f"find_unused_parameters costs {escape.ms_per_step / fixed.ms_per_step:.2f}x the fixed model's step time")
-
-# %% [markdown]
-# On a model this small the graph walk is cheap, and the difference may well be lost in timing noise; on a
-# large model with a deep graph it is paid on every step. Worse, it hides the real problem: the weights are still there,
-# still wasted.
-#
-# ## 4. The same failure from layer dropout
-#
-# Lab 01's layer dropout skips whole blocks at random. Under DDP a skipped block is an unused parameter too.
-# The third run above used `dec_layer_dropout=0.25` without `find_unused_parameters`:
-
-# %%
-print("\n".join(dropout.lines()))
-
-# %% [markdown]
-# The parameters DDP names are one decoder block, the one the first step skipped. Here every rank draws the
-# same skips (same seed), so every rank fails alike. In a real job the ranks draw different skips: one rank then
-# waits forever for a gradient another rank never computes, a hang rather than an error. Layer dropout under DDP
-# needs `find_unused_parameters=True`, or skips drawn identically on every rank.
-#
-# ## Why it matters
-#
-# * An unused parameter is invisible on one device: the loss goes down and nothing complains.
-# * DDP turns it into a crash on step 2 (or a hang), so it is found only on the cluster.
-# * `find_unused_parameters=True` makes the crash go away, costs time every step, and keeps the wasted weights.
-# * The fix is to not build what forward does not use, and to check with a finder before launching a job.
-#
-# ## Exercises
-
-# %% [markdown]
-# **Exercise 1.** Write your own finder: `unused_parameter_names(model, loss_fn)` runs `loss_fn(model).backward()`
-# once and returns the names of the trainable parameters that got no gradient. The checker runs it on a mystery
-# model you have not seen (`lab.build_mystery_model()`, if you want to look at it first).
+# **Exercise 1.** Write a finder for any model and batch: `unused_parameter_names(model, batch)` clears every
+# `.grad`, runs `model(*batch)`, backpropagates from every tensor the model returns (a tensor, or a tuple, list or
+# dict of tensors: add up their sums) and returns the names of the trainable parameters whose `.grad` is still
+# `None`. The checker runs it on three models, one of which returns a dict, and on one that already holds the
+# gradients of an earlier step.
 
 
 # %%
-def unused_parameter_names(model, loss_fn):
+def unused_parameter_names(model, batch):
     ### BEGIN SOLUTION
+    def total(output):
+        if isinstance(output, dict):
+            output = list(output.values())
+        if isinstance(output, (list, tuple)):
+            return sum(total(item) for item in output)
+        return output.float().sum()
+
     model.zero_grad(set_to_none=True)
-    loss_fn(model).backward()
+    total(model(*batch)).backward()
     return [name for name, parameter in model.named_parameters() if parameter.requires_grad and parameter.grad is None]
     ### END SOLUTION
 
@@ -179,43 +341,40 @@ def unused_parameter_names(model, loss_fn):
 lab.check("unused_parameter_names", unused_parameter_names)
 
 # %% [markdown]
-# **Exercise 2.** Predict, for each model below, whether DDP trains it *without* `find_unused_parameters`
-# (True) or fails (False). The checker decides with the finder, over several training-mode passes.
-
-# %%
-for name, (description, _) in lab.QUIZ_MODELS.items():
-    print(f"{name:14} {description}")
+# **Exercise 2.** `fix_encoder_decoder(model)` receives a *trained* encoder–decoder that still carries the unused
+# encoder `to_logits` (`lab.buggy_trained_model()` builds it, if you want to look). Remove the dead weight without
+# touching anything else and return the model. The checker checks that it computes the same loss, then trains it
+# with real DDP on 2 processes with `find_unused_parameters=False`.
 
 
 # %%
-def ddp_predictions():
+def fix_encoder_decoder(model):
     ### BEGIN SOLUTION
-    return {
-        "fixed": True,
-        "bug": False,
-        "frozen_bug": True,  # a frozen parameter (requires_grad=False) is not DDP's business
-        "tied_decoder": True,  # the tied weight is used, through the embedding and the output
-        "layer_dropout": False,
-    }
+    del model.encoder.to_logits
+    return model
     ### END SOLUTION
 
 
 # %%
-lab.check("ddp_predictions", ddp_predictions)
+lab.check("fix_encoder_decoder", fix_encoder_decoder)
 
 # %% [markdown]
-# ## What x-transformers does
-#
-# The library you graduate to builds its `XTransformer` encoder with `return_only_embed=True`: no `to_logits` at
-# all, so the finder finds nothing.
+# **Exercise 3.** A decoder with real layer dropout (`p = 0.3`, depth 2) must train under DDP. Choose the settings:
+# `find_unused_parameters`, `static_graph`, and `same_skips_on_every_rank` (seed the skip draws alike on every
+# rank). The checker trains with your choice for 4 steps on 2 real processes; its verdict is the run that justifies
+# (or refutes) it. You can try a choice yourself first, e.g.
+# `lab.run_scenarios(lab.settings_scenario({...}, name="try"))["try"]`.
+
 
 # %%
-from x_transformers import XTransformer as XTransformerLibrary
+def ddp_settings_for_layer_dropout():
+    ### BEGIN SOLUTION
+    return {"find_unused_parameters": True, "static_graph": False, "same_skips_on_every_rank": False}
+    ### END SOLUTION
 
-library_model = XTransformerLibrary(dim=32, enc_num_tokens=11, enc_depth=1, enc_heads=2, enc_max_seq_len=6,
-                                    dec_num_tokens=11, dec_depth=1, dec_heads=2, dec_max_seq_len=7)
-print(f"x-transformers encoder.to_logits: {library_model.encoder.to_logits}")
-print(f"unused: {find_unused_parameters(library_model, lab.seq2seq_loss_fn())}")
+
+# %%
+lab.check("ddp_settings_for_layer_dropout", ddp_settings_for_layer_dropout)
 
 # %% [markdown]
 # ## Next

@@ -2,6 +2,8 @@ import math
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
 from xtlab.labs.layer_dropout.experiments import (
     block_presence_matrix,
@@ -9,6 +11,7 @@ from xtlab.labs.layer_dropout.experiments import (
     parameters_of_blocks,
     run_layer_dropout,
     skip_statistics,
+    steps_without_gradient,
     wilson_interval,
 )
 from xtlab.labs.layer_dropout.generalization import compare_layer_dropout
@@ -107,3 +110,34 @@ def test_compare_layer_dropout_returns_one_curve_per_p():
 def test_compare_rejects_bad_settings(kwargs, named):
     with pytest.raises(ValueError, match=named):
         compare_layer_dropout(**kwargs)
+
+
+def test_lab_optimizer_is_adamw_with_foreach_and_pytorch_decay():
+    from xtlab.labs.layer_dropout.experiments import LEARNING_RATE, make_optimizer
+
+    optimizer = make_optimizer(nn.Linear(2, 2))
+    assert isinstance(optimizer, torch.optim.AdamW)
+    group = optimizer.param_groups[0]
+    assert group["foreach"] is True and group["weight_decay"] == 0.01 and group["lr"] == LEARNING_RATE
+
+
+def test_models_keep_the_lab_head_width_whatever_the_library_default():
+    from xtlab.labs.layer_dropout.experiments import DIM, HEADS, build_model
+
+    model = build_model(vocab_size=10, depth=1, layer_dropout=0.0)
+    qkv = next(p for name, p in model.named_parameters() if "to_qkv" in name or "to_q." in name)
+    assert qkv.shape[0] in (DIM, 3 * DIM)  # heads * (dim // heads) = dim per projection
+    assert DIM % HEADS == 0
+
+
+def test_steps_without_gradient_counts_steps_not_parameters():
+    run = run_layer_dropout(layer_dropout=0.3, depth=2, steps=20, seed=1)
+    present, labels = block_presence_matrix(run)
+    attention_columns = [j for j, kind in enumerate(run.block_kinds) if kind == "attn"]
+    expected = int((~present[:, attention_columns]).any(axis=1).sum())
+    assert steps_without_gradient(run, "to_out.weight") == expected
+    assert steps_without_gradient(run, "token_emb.weight") == 0
+    with pytest.raises(ValueError, match="nothing"):
+        steps_without_gradient(run, "nothing")
+    with pytest.raises(TypeError, match="str"):
+        steps_without_gradient("run", "to_out.weight")

@@ -5,11 +5,12 @@ from matplotlib.figure import Figure
 
 from xtlab.diagnostics import record_gradient_presence
 from xtlab.labs.layer_dropout.experiments import run_layer_dropout
-from xtlab.labs.layer_dropout.generalization import compare_layer_dropout
+from xtlab.labs.layer_dropout.generalization import compare_layer_dropout, compare_over_seeds
 from xtlab.labs.layer_dropout.panels import (
     layer_dropout_panel,
     plot_dropout_comparison,
     plot_layer_dropout_run,
+    plot_seed_comparison,
     short_row_names,
 )
 from xtlab.labs.layer_dropout.presence_plot import plot_gradient_presence
@@ -39,7 +40,12 @@ def test_run_figure_has_heatmap_and_loss_and_named_blocks():
     fig = plot_layer_dropout_run(run)
     assert len(fig.axes) == 2
     names = short_row_names(run)
-    assert "block 0 (attn)" in names and "block 3 (ff)" in names and "token_emb" in names
+    kinds = dict(zip(run.block_labels, run.block_kinds, strict=True))
+    expected = [label.removeprefix("attn_layers.") + (f" ({kinds[label]})" if label in kinds else "")
+                for label in run.grouped().labels]
+    assert names == expected  # every name read off the model's module names
+    assert "layers.0 (attn)" in names and "layers.3 (ff)" in names and "token_emb" in names
+    assert fig.axes[0].get_title().startswith("xtlab: red cells")
     assert len(fig.axes[1].get_lines()[0].get_ydata()) == 20
     with pytest.raises(TypeError, match="dict"):
         plot_layer_dropout_run({})
@@ -51,6 +57,22 @@ def test_comparison_figure_has_train_and_val_per_p():
     assert len(fig.axes[0].get_lines()) == 4
     with pytest.raises(TypeError, match="NoneType"):
         plot_dropout_comparison(None)
+
+
+def test_seed_comparison_figure_has_a_line_per_seed_and_a_zero_line():
+    comparison = compare_over_seeds(layer_dropouts=(0.0, 0.5), seeds=(0, 1), steps=20, eval_every=10,
+                                    eval_batches=1)
+    fig = plot_seed_comparison(comparison)
+    loss_ax, diff_ax = fig.axes
+    assert len(loss_ax.get_lines()) == 2 * (2 + 1)  # per p: one line per seed and the mean
+    assert len(diff_ax.get_lines()) == 2 + 1  # per seed, plus the zero line
+    zero = diff_ax.get_lines()[-1]
+    assert list(zero.get_ydata()) == [0.0, 0.0]
+    seed_1 = diff_ax.get_lines()[1]
+    assert list(seed_1.get_ydata()) == [comparison.val_differences(0.5, step).values[1] for step in (10, 20)]
+    assert all(ax.get_xlabel() and ax.get_ylabel() and ax.get_title() for ax in fig.axes)
+    with pytest.raises(TypeError, match="list"):
+        plot_seed_comparison([])
 
 
 @pytest.fixture(scope="module")

@@ -65,3 +65,53 @@ def test_show_figures_inline_outside_ipython_is_a_no_op():
     from xtlab.widgets.figures import show_figures_inline
 
     assert show_figures_inline() is False
+
+
+def test_model_map_rows_come_from_the_model_and_mark_each_lab():
+    from torch import nn
+
+    from xtlab.labs.tour import course_model, model_map, plot_model_map
+
+    model = course_model()
+    rows = model_map(model)
+    names = [row.name for row in rows]
+    shown_modules = [name for name, module in model.named_modules()
+                     if not isinstance(module, (nn.Dropout, nn.GELU, nn.ModuleList, nn.Sequential))]
+    assert [name for name in names if not name.endswith(("memory_tokens", "mem_k", "mem_v"))] == shown_modules
+    by_name = {row.name: row for row in rows}
+    assert by_name["attn_layers.layers.0"].labs == (1,)
+    assert set(by_name["token_emb"].labs) == {2, 4} and set(by_name["to_logits"].labs) == {2, 5}
+    assert by_name["memory_tokens"].labs == (4,) and by_name["attn_layers.layers.0.fn.mem_k"].labs == (4,)
+    assert 3 in by_name["attn_layers.layers.0.fn"].labs
+    assert {number for row in rows for number in row.labs} == {1, 2, 3, 4, 5}
+    assert by_name[""].depth == 0 and by_name["attn_layers.layers.0"].depth == 2
+    assert len(plot_model_map(rows).axes) == 2
+
+
+def test_model_map_refuses_what_is_not_a_module():
+    from xtlab.labs.tour import model_map, plot_model_map
+
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        model_map("a model")
+    with pytest.raises(ValueError, match="at least one"):
+        plot_model_map([])
+
+
+def test_environment_check_names_versions_and_says_what_to_do_without_widgets():
+    from xtlab.labs.tour import WIDGETS_STATIC, package_versions, widget_check
+
+    versions = package_versions(("torch", "no-such-package-xtlab"))
+    assert versions["torch"].split("+")[0].count(".") == 2 and versions["no-such-package-xtlab"] == "not installed"
+    check = widget_check()
+    assert repr(check) == WIDGETS_STATIC and "static image" in WIDGETS_STATIC and "Widgets render" in check.value
+
+
+def test_start_here_prints_the_catalog_total_and_the_lab_areas():
+    import json
+
+    cells = json.loads((NOTEBOOKS / LABS[0].notebook).read_text())["cells"]
+    text = "".join("".join(o.get("text", "")) for c in cells if c["cell_type"] == "code" for o in c["outputs"])
+    assert f"total: about {sum(lab.minutes for lab in LABS)} minutes" in text
+    from xtlab.labs.tour import lab_area_lines
+
+    assert all(line in text for line in lab_area_lines())

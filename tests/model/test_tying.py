@@ -30,7 +30,19 @@ def test_one_parameter_one_key():
 def test_logits_use_the_embedding():
     model = tied_lm()
     h = torch.randn(2, 3, 32)
+    # scaled by dim ** -0.5 as x-transformers scales tied logits
+    torch.testing.assert_close(model.to_logits(h), (h @ model.token_emb.weight.T) * 32**-0.5)
+
+
+def test_tie_embedding_scale_is_configurable_and_tiedlinear_defaults_to_one():
+    torch.manual_seed(0)
+    model = TransformerWrapper(50, 16, Decoder(32, 1, 4), tie_embedding=True, tie_embedding_scale=1.0)
+    h = torch.randn(2, 3, 32)
     torch.testing.assert_close(model.to_logits(h), h @ model.token_emb.weight.T)
+    plain = TiedLinear(model.token_emb)
+    torch.testing.assert_close(plain(h), h @ model.token_emb.weight.T)
+    with pytest.raises(ValueError, match="tie_embedding=False"):
+        TransformerWrapper(50, 16, Decoder(32, 1, 4), tie_embedding_scale=0.5)
 
 
 def test_survives_torch_save_load_weights_only(tmp_path):

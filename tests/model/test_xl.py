@@ -89,5 +89,5 @@ def test_attention_weights_reproduce_the_layer_output():
     assert weights.shape == (1, 2, 5, 2 + 3 + 5)
     assert torch.all(weights[..., 2 + 1] == 0)  # the masked memory slot gets no weight
     _, _, v = attn.project(x, mem)
-    rebuilt = attn.to_out((weights @ v).transpose(1, 2).reshape(1, 5, 32))
+    rebuilt = attn.to_out((weights @ v).transpose(1, 2).reshape(1, 5, attn.inner))  # inner = heads * dim_head
     torch.testing.assert_close(rebuilt, attn(x, mem, key_mask), atol=1e-10, rtol=0)

@@ -23,29 +23,57 @@ from xtlab._checks import (
     check_tensor,
     check_type,
 )
-from xtlab.model.attention import CrossAttention, SelfAttention, check_heads, check_stream
+from xtlab.model.attention import (
+    DEFAULT_DIM_HEAD,
+    CrossAttention,
+    SelfAttention,
+    check_attention_sizes,
+    check_rotary_dim,
+    check_stream,
+)
 from xtlab.model.block import Block
-from xtlab.model.feedforward import FeedForward
+from xtlab.model.feedforward import FeedForward, check_ff_mult
+from xtlab.model.keywords import refuse_unknown_keywords
 from xtlab.model.norms import make_norm
 from xtlab.model.rotary import MEM_POSITION_MODES
 
 MEM_RECORD_STAGES = ("normed", "residual")
 
+# every keyword AttentionLayers takes, for the did-you-mean suggestion of a misspelt one
+ACCEPTED_KEYWORDS = (
+    "dim", "depth", "heads", "causal", "rotary_pos_emb", "rotary_emb_dim", "attn_dim_head", "layer_dropout",
+    "cross_attend", "attn_num_mem_kv", "use_rmsnorm", "use_scalenorm", "norm_add_unit_offset", "norm_unit_offset",
+    "pre_norm_has_final_norm", "attn_dropout", "ff_dropout", "ff_mult", "ff_no_bias", "attn_flash",
+    "mem_positions", "mask_empty_mems", "mem_record",
+)
+
 
 class AttentionLayers(nn.Module):
-    """A stack of ``depth`` layers, each ``attn`` [+ ``cross``] + ``ff`` residual blocks.
+    """A stack of ``depth`` layers, each ``attn`` [+ ``cross``] + ``ff`` pre-norm residual blocks, then a final norm.
+
+    Every keyword that x-transformers' ``AttentionLayers`` also has takes x-transformers' default, so the same
+    call builds the same model (same parameter names up to the mapping in ``xtlab.interop``, same shapes);
+    an x-transformers keyword xtlab does not model is refused by name (``xtlab.model.keywords``).
 
     Args:
-        dim: model width. depth: number of layers. heads: attention heads (dim % heads == 0).
-        causal: decoder (True) or encoder (False).
+        dim: model width. depth: number of layers. heads: attention heads (8).
+        causal: decoder (True) or encoder (False, x-transformers' default).
+        attn_dim_head: width of each head (64); attention's inner width is ``heads * attn_dim_head``, so
+            ``dim`` need not be divisible by ``heads``.
         rotary_pos_emb: rotary positions in self-attention.
+        rotary_emb_dim: how many leading features of each head rotate (even; default ``attn_dim_head // 2``,
+            x-transformers' partial rotary).
         layer_dropout: probability of skipping each block in a training forward pass, in [0, 1).
         cross_attend: add a cross-attention block to each layer (needs ``context`` in forward).
-        attn_num_mem_kv: learned memory key/values per head in self-attention.
+        attn_num_mem_kv: learned memory key/values per head, in self- and (as in x-transformers) cross-attention.
         use_rmsnorm / use_scalenorm: RMSNorm or ScaleNorm instead of LayerNorm.
-        norm_unit_offset: store norm gains as offsets from 1 (initialised at 0).
+        norm_add_unit_offset: store norm gains as offsets from 1, initialised at 0 (True, as x-transformers).
+        norm_unit_offset: xtlab's older name for ``norm_add_unit_offset``; when given, it decides.
+        pre_norm_has_final_norm: end the stack with a norm (True).
         attn_dropout, ff_dropout: ordinary (neuron) dropout inside attention and feed-forward.
-        ff_mult: feed-forward inner width multiplier.
+        ff_mult: feed-forward inner width multiplier (4). ff_no_bias: feed-forward linears without biases.
+        attn_flash: accepted for x-transformers compatibility; xtlab always runs PyTorch's SDPA, which is what
+            x-transformers' ``attn_flash=True`` selects, so it changes nothing.
         mem_positions: ``"continuous"`` (memories at ``arange(-M, 0)``) or ``"restart"`` (teaching bug).
         mask_empty_mems: without ``mem_masks``, treat all-zero memory slots as empty (False: teaching bug).
         mem_record: record memories at the stage they are used, ``"normed"``; ``"residual"`` is the teaching
@@ -54,46 +82,58 @@ class AttentionLayers(nn.Module):
     Shape: forward x (b, n, dim) -> (b, n, dim), plus new memories when asked.
     """
 
-    def __init__(self, dim: int, depth: int, heads: int, *, causal: bool = True, rotary_pos_emb: bool = False,
+    def __init__(self, dim: int, depth: int, heads: int = 8, *, causal: bool = False, rotary_pos_emb: bool = False,
+                 rotary_emb_dim: int | None = None, attn_dim_head: int = DEFAULT_DIM_HEAD,
                  layer_dropout: float = 0.0, cross_attend: bool = False, attn_num_mem_kv: int = 0,
-                 use_rmsnorm: bool = False, use_scalenorm: bool = False, norm_unit_offset: bool = False,
-                 attn_dropout: float = 0.0, ff_dropout: float = 0.0, ff_mult: int = 4,
-                 mem_positions: str = "continuous", mask_empty_mems: bool = True, mem_record: str = "normed"):
+                 use_rmsnorm: bool = False, use_scalenorm: bool = False, norm_add_unit_offset: bool = True,
+                 norm_unit_offset: bool | None = None, pre_norm_has_final_norm: bool = True,
+                 attn_dropout: float = 0.0, ff_dropout: float = 0.0, ff_mult: float = 4, ff_no_bias: bool = False,
+                 attn_flash: bool = False, mem_positions: str = "continuous", mask_empty_mems: bool = True,
+                 mem_record: str = "normed", **kwargs):
         super().__init__()
+        refuse_unknown_keywords(type(self).__name__, kwargs, ACCEPTED_KEYWORDS)
         check_int("depth", depth, minimum=1)
-        check_heads(dim, heads)
+        check_attention_sizes(dim, heads, attn_dim_head)
         for flag, value in (("causal", causal), ("rotary_pos_emb", rotary_pos_emb), ("cross_attend", cross_attend),
                             ("use_rmsnorm", use_rmsnorm), ("use_scalenorm", use_scalenorm),
-                            ("norm_unit_offset", norm_unit_offset), ("mask_empty_mems", mask_empty_mems)):
+                            ("norm_add_unit_offset", norm_add_unit_offset), ("mask_empty_mems", mask_empty_mems),
+                            ("pre_norm_has_final_norm", pre_norm_has_final_norm), ("ff_no_bias", ff_no_bias),
+                            ("attn_flash", attn_flash)):
             check_bool(flag, value)
-        if rotary_pos_emb and (dim // heads) % 2:
-            raise ValueError(f"rotary_pos_emb needs an even head dimension, but dim // heads = {dim // heads}")
+        unit_offset = norm_add_unit_offset if norm_unit_offset is None else check_bool("norm_unit_offset",
+                                                                                      norm_unit_offset)
+        if rotary_emb_dim is not None or rotary_pos_emb:
+            rotary_emb_dim = check_rotary_dim(attn_dim_head // 2 if rotary_emb_dim is None else rotary_emb_dim,
+                                              attn_dim_head)
         self.layer_dropout = check_probability("layer_dropout", layer_dropout)
         check_probability("attn_dropout", attn_dropout)
         check_probability("ff_dropout", ff_dropout)
         check_int("attn_num_mem_kv", attn_num_mem_kv, minimum=0)
-        check_int("ff_mult", ff_mult, minimum=1)
+        check_ff_mult(dim, ff_mult)
         check_choice("mem_positions", mem_positions, MEM_POSITION_MODES)
         check_choice("mem_record", mem_record, MEM_RECORD_STAGES)
         make_norm(dim, use_rmsnorm, use_scalenorm)  # validates the norm choice before building anything
 
         self.dim, self.depth, self.heads, self.causal = dim, depth, heads, causal
+        self.attn_dim_head, self.rotary_emb_dim = attn_dim_head, rotary_emb_dim if rotary_pos_emb else None
         self.cross_attend, self.rotary_pos_emb = cross_attend, rotary_pos_emb
         self.mask_empty_mems, self.mem_record = mask_empty_mems, mem_record
 
         def norm() -> nn.Module:
-            return make_norm(dim, use_rmsnorm, use_scalenorm, norm_unit_offset)
+            return make_norm(dim, use_rmsnorm, use_scalenorm, unit_offset)
 
         blocks = []
         for _ in range(depth):
-            attn = SelfAttention(dim, heads, causal=causal, dropout=attn_dropout, num_mem_kv=attn_num_mem_kv,
-                                 rotary=rotary_pos_emb, mem_positions=mem_positions)
+            attn = SelfAttention(dim, heads, causal=causal, dim_head=attn_dim_head, dropout=attn_dropout,
+                                 num_mem_kv=attn_num_mem_kv, rotary=rotary_pos_emb, rotary_dim=rotary_emb_dim,
+                                 mem_positions=mem_positions)
             blocks.append(Block("attn", norm(), attn))
             if cross_attend:
-                blocks.append(Block("cross", norm(), CrossAttention(dim, heads, dropout=attn_dropout)))
-            blocks.append(Block("ff", norm(), FeedForward(dim, ff_mult, ff_dropout)))
+                cross = CrossAttention(dim, heads, attn_dropout, dim_head=attn_dim_head, num_mem_kv=attn_num_mem_kv)
+                blocks.append(Block("cross", norm(), cross))
+            blocks.append(Block("ff", norm(), FeedForward(dim, ff_mult, ff_dropout, no_bias=ff_no_bias)))
         self.layers = nn.ModuleList(blocks)
-        self.final_norm = norm()
+        self.final_norm = norm() if pre_norm_has_final_norm else nn.Identity()
         self.last_skipped: tuple[int, ...] = ()
 
     @property
@@ -227,14 +267,15 @@ class AttentionLayers(nn.Module):
         return context
 
     def extra_repr(self) -> str:
-        return (f"dim={self.dim}, depth={self.depth}, heads={self.heads}, causal={self.causal}, "
+        return (f"dim={self.dim}, depth={self.depth}, heads={self.heads}, attn_dim_head={self.attn_dim_head}, "
+                f"causal={self.causal}, "
                 f"layer_dropout={self.layer_dropout}, rotary_pos_emb={self.rotary_pos_emb}")
 
 
 class Decoder(AttentionLayers):
     """A causal stack: each token attends to itself and earlier tokens (and to all memories)."""
 
-    def __init__(self, dim: int, depth: int, heads: int, **kwargs):
+    def __init__(self, dim: int, depth: int, heads: int = 8, **kwargs):
         if "causal" in kwargs:
             raise TypeError("Decoder is always causal: do not pass causal (use Encoder for a bidirectional stack)")
         super().__init__(dim, depth, heads, causal=True, **kwargs)
@@ -243,7 +284,7 @@ class Decoder(AttentionLayers):
 class Encoder(AttentionLayers):
     """A bidirectional stack: each token attends to every token."""
 
-    def __init__(self, dim: int, depth: int, heads: int, **kwargs):
+    def __init__(self, dim: int, depth: int, heads: int = 8, **kwargs):
         if "causal" in kwargs:
             raise TypeError("Encoder is never causal: do not pass causal (use Decoder for a causal stack)")
         super().__init__(dim, depth, heads, causal=False, **kwargs)

@@ -19,7 +19,7 @@ class RotaryEmbedding(nn.Module):
     """Angles for rotary position embedding.
 
     Args:
-        dim_head: the size of each head (must be even).
+        dim_head: the rotated width: the head size, or fewer leading features for partial rotary (even).
         theta: base of the geometric frequency ladder.
 
     Shape: ``forward(positions)``: positions (n,) integer -> angles (n, dim_head), float64.
@@ -72,6 +72,15 @@ def apply_rotary(x: Tensor, angles: Tensor) -> Tensor:
 def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     """Rotate ``x`` (..., n, d) given precomputed ``cos`` and ``sin`` (n, d) of its angles."""
     return x * cos + rotate_half(x) * sin
+
+
+def rotate_leading(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotate the leading ``r`` features of ``x`` (..., n, d) by ``cos``/``sin`` (n, r), r <= d; the other
+    ``d - r`` pass unchanged (partial rotary, as GPT-J and x-transformers' ``rotary_emb_dim``)."""
+    r = cos.shape[-1]
+    if r == x.shape[-1]:
+        return rotate(x, cos, sin)
+    return torch.cat((rotate(x[..., :r], cos, sin), x[..., r:]), dim=-1)
 
 
 def memory_positions(num_mems: int, seq_len: int, mode: str = "continuous", device=None) -> Tensor:

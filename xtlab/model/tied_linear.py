@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from xtlab._checks import check_last_dim, check_module, shown
+from xtlab._checks import check_last_dim, check_module, check_number, shown
 
 
 def _tied_weight_of(module: nn.Module) -> nn.Parameter:
@@ -36,14 +36,18 @@ class TiedLinear(nn.Module):
 
     Args:
         module: the module to tie to (e.g. an ``nn.Embedding`` of shape (num_tokens, dim)).
+        scale: a constant the logits are multiplied by (1.0; ``TransformerWrapper`` passes ``dim ** -0.5``, as
+            x-transformers scales tied logits).
 
     Shape: (..., dim) -> (..., num_tokens).
     """
 
-    def __init__(self, module: nn.Module):
+    def __init__(self, module: nn.Module, scale: float = 1.0):
         _tied_weight_of(module)
+        check_number("scale", scale)
         super().__init__()
         self._tied = (module,)  # a tuple: not a submodule, so one state_dict key; deepcopy and pickle follow it
+        self.scale = float(scale)
 
     @property
     def tied_module(self) -> nn.Module:
@@ -63,10 +67,12 @@ class TiedLinear(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         weight = self.weight
         _check_features(x, weight)
-        return F.linear(x, weight)
+        out = F.linear(x, weight)
+        return out if self.scale == 1.0 else out * self.scale
 
     def extra_repr(self) -> str:
-        return f"tied to {type(self.tied_module).__name__}, weight shape {tuple(self.weight.shape)}"
+        scale = f", scale={self.scale:g}" if self.scale != 1.0 else ""
+        return f"tied to {type(self.tied_module).__name__}, weight shape {tuple(self.weight.shape)}{scale}"
 
 
 class RegisteredTiedLinear(nn.Module):

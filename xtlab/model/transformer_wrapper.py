@@ -5,7 +5,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from xtlab._checks import check_bool, check_bool_mask, check_device, check_int, check_probability, check_type
+from xtlab._checks import (
+    check_bool,
+    check_bool_mask,
+    check_device,
+    check_int,
+    check_number,
+    check_probability,
+    check_type,
+)
 from xtlab.model.attention_layers import AttentionLayers
 from xtlab.model.generate import generate_tokens
 from xtlab.model.tied_linear import TiedLinear
@@ -13,14 +21,19 @@ from xtlab.model.token_ids import check_token_ids
 
 
 class AbsolutePositionalEmbedding(nn.Module):
-    """Learned absolute positions, used only when the stack has no rotary positions."""
+    """Learned absolute positions, used only when the stack has no rotary positions.
+
+    Scaled by ``dim ** -0.5`` as in x-transformers: the table starts N(0, 1) like the token table, and the
+    scale keeps positions from swamping the token embeddings.
+    """
 
     def __init__(self, dim: int, max_seq_len: int):
         super().__init__()
+        self.scale = dim**-0.5
         self.emb = nn.Embedding(max_seq_len, dim)
 
     def forward(self, n: int, device) -> Tensor:
-        return self.emb(torch.arange(n, device=device))  # (n, dim)
+        return self.emb(torch.arange(n, device=device)) * self.scale  # (n, dim)
 
 
 class TransformerWrapper(nn.Module):
@@ -32,6 +45,7 @@ class TransformerWrapper(nn.Module):
         num_memory_tokens: learned tokens prepended to every sequence (``memory_tokens``), stripped from the output.
         max_mem_len: XL memory length kept per attention layer (0: no memories).
         tie_embedding: output projection is a ``TiedLinear`` over ``token_emb``.
+        tie_embedding_scale: the tied projection's logit scale (default ``dim ** -0.5``, as x-transformers).
         return_only_embed: no ``to_logits`` at all (an encoder's role); forward returns embeddings.
         emb_dropout: dropout on the token embeddings.
 
@@ -40,7 +54,7 @@ class TransformerWrapper(nn.Module):
 
     def __init__(self, num_tokens: int, max_seq_len: int, attn_layers: AttentionLayers, *,
                  num_memory_tokens: int = 0, max_mem_len: int = 0, tie_embedding: bool = False,
-                 return_only_embed: bool = False, emb_dropout: float = 0.0):
+                 return_only_embed: bool = False, emb_dropout: float = 0.0, tie_embedding_scale: float | None = None):
         super().__init__()
         check_int("num_tokens", num_tokens, minimum=1)
         check_int("max_seq_len", max_seq_len, minimum=1)
@@ -57,7 +71,12 @@ class TransformerWrapper(nn.Module):
         self.max_mem_len, self.num_memory_tokens = max_mem_len, num_memory_tokens
         self.return_only_embed = return_only_embed
 
+        if tie_embedding_scale is not None:
+            check_number("tie_embedding_scale", tie_embedding_scale)
+            if not tie_embedding:
+                raise ValueError("tie_embedding_scale was given but tie_embedding=False, so it would be ignored")
         self.token_emb = nn.Embedding(num_tokens, dim)
+        nn.init.kaiming_normal_(self.token_emb.weight)  # x-transformers' TokenEmbedding init: std sqrt(2 / dim)
         self.pos_emb = None if attn_layers.rotary_pos_emb else AbsolutePositionalEmbedding(dim, max_seq_len)
         if num_memory_tokens > 0:
             self.memory_tokens = nn.Parameter(torch.randn(num_memory_tokens, dim))
@@ -66,7 +85,8 @@ class TransformerWrapper(nn.Module):
         if return_only_embed:
             self.to_logits = None
         elif tie_embedding:
-            self.to_logits = TiedLinear(self.token_emb)
+            scale = dim**-0.5 if tie_embedding_scale is None else float(tie_embedding_scale)
+            self.to_logits = TiedLinear(self.token_emb, scale=scale)
         else:
             self.to_logits = nn.Linear(dim, num_tokens, bias=False)
 

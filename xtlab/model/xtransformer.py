@@ -19,7 +19,7 @@ from xtlab.model.attention_layers import Decoder, Encoder
 from xtlab.model.token_ids import check_token_ids
 from xtlab.model.transformer_wrapper import TransformerWrapper
 
-WRAPPER_ARGS = ("num_memory_tokens", "max_mem_len", "tie_embedding", "emb_dropout")
+WRAPPER_ARGS = ("num_memory_tokens", "max_mem_len", "tie_embedding", "tie_embedding_scale", "emb_dropout")
 
 
 def _split_prefixed(kwargs: dict, prefix: str) -> tuple[dict, dict]:

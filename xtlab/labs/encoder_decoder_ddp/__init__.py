@@ -1,19 +1,17 @@
-"""Lab 05 — encoder-decoder and DDP: an unused to_logits breaks real distributed training.
+"""Lab 05 — encoder–decoder and DDP: the encoder's unused ``to_logits``, layer dropout, and what real
+``DistributedDataParallel`` runs on 2 processes do with parameters that get no gradient.
 
 The notebook imports this package as ``lab``; every name it uses is listed here."""
 
-from xtlab.labs.encoder_decoder_ddp.ddp_training import (
-    DDPTrainConfig,
-    RankOutcome,
-    parameter_checksum,
-    train_ddp_configs,
-    train_ddp_xtransformer,
+from xtlab.labs.encoder_decoder_ddp.ddp_panel import (
+    MODELS,
+    STATUS_COLORS,
+    STATUS_LABELS,
+    ddp_panel,
+    panel_scenario,
+    plot_runs,
 )
-from xtlab.labs.encoder_decoder_ddp.exercises import (
-    EXERCISES,
-    check_ddp_predictions,
-    check_unused_parameter_names,
-)
+from xtlab.labs.encoder_decoder_ddp.exercises import EXERCISES
 from xtlab.labs.encoder_decoder_ddp.experiments import (
     DTYPES,
     SEQ_LENGTH,
@@ -22,34 +20,79 @@ from xtlab.labs.encoder_decoder_ddp.experiments import (
     build_seq2seq_model,
     build_shape_only,
     encoder_unused_parameters,
+    head_kwargs,
     seq2seq_loss_fn,
     train_seq2seq,
     wasted_by_encoder_logits,
 )
-from xtlab.labs.encoder_decoder_ddp.launch import (
-    DDPRunReport,
-    first_sentence,
-    launch_ddp,
-    launch_ddp_configs,
-    parameters_named_in_error,
+from xtlab.labs.encoder_decoder_ddp.finder_exercise import (
+    FINDER_EXERCISE,
+    check_unused_parameter_names,
+    finder_reference,
 )
-from xtlab.labs.encoder_decoder_ddp.panels import (
+from xtlab.labs.encoder_decoder_ddp.fix_exercise import (
+    BUGGY_SEED,
+    FIX_EXERCISE,
+    buggy_trained_model,
+    check_fix_encoder_decoder,
+    fix_reference,
+)
+from xtlab.labs.encoder_decoder_ddp.gradient_average import GradientAverage, GradientRow, compare_gradient_average
+from xtlab.labs.encoder_decoder_ddp.launch import (
+    OUTCOMES,
+    START_UP_S,
+    STATUSES,
+    RankReport,
+    ScenarioReport,
+    ScenarioRuns,
+    decoder_blocks,
+    first_sentence,
+    parameters_named_in_error,
+    run_scenarios,
+)
+from xtlab.labs.encoder_decoder_ddp.notebook_runs import (
+    LAYER_DROPOUT_DEPTH,
+    ONE_RANK_SKIPS_NOTHING,
+    SAME_SKIPS,
+    SKIPS_DIFFER,
+    notebook_scenarios,
+)
+from xtlab.labs.encoder_decoder_ddp.quiz import (
+    FINDER_CASES,
+    MysteryTagger,
+    TwoHeads,
+    build_finder_case,
+    finder_answer_key,
+    output_loss,
+)
+from xtlab.labs.encoder_decoder_ddp.readiness import Readiness, ready_parameters
+from xtlab.labs.encoder_decoder_ddp.scenarios import (
+    BATCH_SIZE,
+    DEBUG_LEVELS,
+    LEARNING_RATE,
+    PHASES,
+    DDPScenario,
+    RankOutcome,
+    ScriptedSkips,
+    build_scenario_model,
+    parameter_checksum,
+    run_scenario_on_rank,
+    run_scenarios_on_rank,
+)
+from xtlab.labs.encoder_decoder_ddp.settings_exercise import (
+    SETTINGS,
+    SETTINGS_EXERCISE,
+    check_ddp_settings_for_layer_dropout,
+    settings_scenario,
+)
+from xtlab.labs.encoder_decoder_ddp.waste_panel import (
     CURVE_VOCABS,
-    ddp_panel,
-    plot_ddp_report,
+    UNUSED_COLOR,
+    USED_COLOR,
     plot_seq2seq_run,
     plot_waste,
     waste_curve,
     waste_panel,
-)
-from xtlab.labs.encoder_decoder_ddp.quiz import (
-    QUIZ_MODELS,
-    MysteryTagger,
-    build_mystery_model,
-    mystery_loss_fn,
-    mystery_unused_names,
-    quiz_answer_key,
-    runs_under_ddp,
 )
 
 check = EXERCISES.check  # lab.check(name, answer) -> PASS / NOT YET / TRY AGAIN

@@ -1,9 +1,10 @@
 """Lab 05 experiments on one process: train the encoder–decoder on a seq2seq task, find the encoder's unused
-``to_logits`` and weigh what it wastes. The real multi-process DDP runs are in ``encoder_decoder_ddp_train``."""
+``to_logits`` and weigh what it wastes. The real multi-process DDP runs are in ``scenarios`` and ``launch``."""
 
 from __future__ import annotations
 
 import functools
+import inspect
 from dataclasses import dataclass
 
 import torch
@@ -13,12 +14,20 @@ from torch.overrides import TorchFunctionMode
 from xtlab.data.seq2seq import make_seq2seq_batch, seq2seq_vocab_size, sequence_accuracy, token_accuracy
 from xtlab.device import resolve_device
 from xtlab.diagnostics.unused_parameters import UnusedParameter, find_unused_parameters
-from xtlab.model import XTransformer
+from xtlab.model import AttentionLayers, XTransformer
 from xtlab.seeding import seed_everything
 from xtlab.threads import one_cpu_thread
 from xtlab.training import train
 
 SEQ_LENGTH = 6  # digits per source row
+
+
+def head_kwargs(dim: int, heads: int) -> dict[str, int]:
+    """``enc_``/``dec_attn_dim_head = dim // heads`` when the library takes a head width: x-transformers' default
+    head is 64 wide whatever ``dim``, which would make this tiny model's attention several times bigger."""
+    if "attn_dim_head" in inspect.signature(AttentionLayers.__init__).parameters:
+        return {"enc_attn_dim_head": max(dim // heads, 1), "dec_attn_dim_head": max(dim // heads, 1)}
+    return {}
 
 
 def build_seq2seq_model(*, encoder_keeps_logits: bool = False, dim: int = 32, depth: int = 1, heads: int = 2,
@@ -35,7 +44,8 @@ def build_seq2seq_model(*, encoder_keeps_logits: bool = False, dim: int = 32, de
     vocab = seq2seq_vocab_size() if num_tokens is None else num_tokens
     return XTransformer(dim=dim, enc_num_tokens=vocab, enc_depth=depth, enc_heads=heads, enc_max_seq_len=length,
                         dec_num_tokens=vocab, dec_depth=depth, dec_heads=heads, dec_max_seq_len=length + 1,
-                        encoder_keeps_logits=encoder_keeps_logits, dec_layer_dropout=dec_layer_dropout)
+                        encoder_keeps_logits=encoder_keeps_logits, dec_layer_dropout=dec_layer_dropout,
+                        **head_kwargs(dim, heads))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,5 @@
-"""Lab 05 exercise material: a mystery model with unused parameters, and models whose DDP fate a learner predicts.
-
-The answer keys are computed with the unused-parameter finder, never typed in.
-"""
+"""Lab 05 exercise material: models with dead weight for the unused-parameter finder, and their answer keys
+(computed with ``xtlab.diagnostics.find_unused_parameters``, never typed)."""
 
 from __future__ import annotations
 
@@ -10,8 +8,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from xtlab.data.seq2seq import make_seq2seq_batch
 from xtlab.diagnostics.unused_parameters import find_unused_parameters
-from xtlab.labs.encoder_decoder_ddp.experiments import build_seq2seq_model, seq2seq_loss_fn
+from xtlab.labs.encoder_decoder_ddp.experiments import SEQ_LENGTH, build_seq2seq_model
 from xtlab.seeding import seed_everything
 from xtlab.threads import one_cpu_thread
 
@@ -39,57 +38,67 @@ class MysteryTagger(nn.Module):
         return nn.functional.cross_entropy(logits.transpose(1, 2), x)
 
 
-def build_mystery_model(seed: int = 0) -> MysteryTagger:
-    """The exercise's mystery model, seeded."""
-    seed_everything(seed)
-    return MysteryTagger()
+class TwoHeads(nn.Module):
+    """A shared trunk with two heads that returns both outputs as a dict (no loss); a third head is never called.
+
+    Shape: forward x (b, dim) -> {"class": (b, 3), "score": (b, 1)}.
+    """
+
+    def __init__(self, dim: int = 8):
+        super().__init__()
+        self.trunk = nn.Linear(dim, dim)
+        self.classify = nn.Linear(dim, 3)
+        self.score = nn.Linear(dim, 1)
+        self.old_score = nn.Linear(dim, 1)  # replaced by ``score``, still built
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = torch.tanh(self.trunk(x))
+        return {"class": self.classify(h), "score": self.score(h)}
 
 
-def mystery_loss_fn(model: nn.Module) -> torch.Tensor:
-    """One batch through the mystery model (what a learner passes to ``find_unused_parameters``)."""
-    x = torch.randint(0, 16, (4, 8), generator=torch.Generator().manual_seed(0))
-    return model(x)
+def _mystery() -> tuple[nn.Module, tuple]:
+    seed_everything(0)
+    return MysteryTagger(), (torch.randint(0, 16, (4, 8), generator=torch.Generator().manual_seed(0)),)
 
 
-def mystery_unused_names() -> list[str]:
-    """The answer key of exercise 1, from the finder."""
-    with one_cpu_thread():
-        return [p.name for p in find_unused_parameters(build_mystery_model(), mystery_loss_fn)]
+def _encoder_decoder() -> tuple[nn.Module, tuple]:
+    batch = make_seq2seq_batch("reverse", 4, SEQ_LENGTH, generator=torch.Generator().manual_seed(1))
+    return build_seq2seq_model(encoder_keeps_logits=True, seed=3), (batch.src, batch.tgt)
 
 
-def _frozen_logits() -> nn.Module:
-    model = build_seq2seq_model(encoder_keeps_logits=True)
-    model.encoder.to_logits.weight.requires_grad_(False)
-    return model
+def _two_heads() -> tuple[nn.Module, tuple]:
+    seed_everything(0)
+    return TwoHeads(), (torch.randn(5, 8, generator=torch.Generator().manual_seed(2)),)
 
 
-QUIZ_MODELS: dict[str, tuple[str, Callable[[], nn.Module]]] = {
-    "fixed": ("XTransformer built without the encoder to_logits", lambda: build_seq2seq_model()),
-    "bug": ("XTransformer(encoder_keeps_logits=True)", lambda: build_seq2seq_model(encoder_keeps_logits=True)),
-    "frozen_bug": ("encoder_keeps_logits=True, but encoder.to_logits.weight.requires_grad_(False)", _frozen_logits),
-    "tied_decoder": ("decoder with dec_tie_embedding=True (to_logits reuses token_emb)",
-                     lambda: _tied_decoder()),
-    "layer_dropout": ("dec_layer_dropout=0.25 (lab 01)", lambda: build_seq2seq_model(dec_layer_dropout=0.25)),
+FINDER_CASES: dict[str, tuple[str, Callable[[], tuple[nn.Module, tuple]]]] = {
+    "mystery_tagger": ("MysteryTagger: returns a loss; one frozen parameter", _mystery),
+    "encoder_decoder": ("the lab's XTransformer with encoder_keeps_logits=True, batch (src, tgt)", _encoder_decoder),
+    "two_heads": ("TwoHeads: returns a dict of two tensors, no loss", _two_heads),
 }
 
 
-def _tied_decoder() -> nn.Module:
-    seed_everything(0)
-    from xtlab.model import XTransformer
-
-    return XTransformer(dim=32, enc_num_tokens=11, enc_depth=1, enc_heads=2, enc_max_seq_len=6, dec_num_tokens=11,
-                        dec_depth=1, dec_heads=2, dec_max_seq_len=7, dec_tie_embedding=True)
-
-
-def runs_under_ddp(model: nn.Module, steps: int = 4, seed: int = 0) -> bool:
-    """Whether every trainable parameter gets a gradient in each of ``steps`` training-mode passes: the condition
-    for DDP without ``find_unused_parameters=True``. Several passes, because layer dropout skips at random."""
-    model.train()
-    torch.manual_seed(seed)
-    return all(not find_unused_parameters(model, seq2seq_loss_fn(seed=step)) for step in range(steps))
+def build_finder_case(name: str) -> tuple[nn.Module, tuple]:
+    """``(model, batch)`` of one finder case: the model is fresh and seeded, ``model(*batch)`` runs it."""
+    if name not in FINDER_CASES:
+        raise ValueError(f"name must be one of {sorted(FINDER_CASES)}, but got {name!r}")
+    return FINDER_CASES[name][1]()
 
 
-def quiz_answer_key() -> dict[str, bool]:
-    """Exercise 2's answer key: model name -> runs under DDP without ``find_unused_parameters``."""
+def output_loss(output) -> torch.Tensor:
+    """A scalar that depends on every tensor in ``output`` (a tensor, or tuples/lists/dicts of them; anything
+    else counts as zero)."""
+    if isinstance(output, torch.Tensor):
+        return output.float().sum()
+    if isinstance(output, dict):
+        output = list(output.values())
+    if isinstance(output, (list, tuple)):
+        return sum((output_loss(value) for value in output), torch.zeros(()))
+    return torch.zeros(())
+
+
+def finder_answer_key(name: str) -> list[str]:
+    """The trainable parameters of case ``name`` that get no gradient, from the xtlab finder."""
+    model, batch = build_finder_case(name)
     with one_cpu_thread():
-        return {name: runs_under_ddp(build()) for name, (_, build) in QUIZ_MODELS.items()}
+        return [p.name for p in find_unused_parameters(model, lambda m: output_loss(m(*batch)))]

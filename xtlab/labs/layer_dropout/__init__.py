@@ -2,6 +2,9 @@
 
 The notebook imports this package as ``lab``; every name it uses is listed here."""
 
+from xtlab.labs.layer_dropout.block_exercise import (
+    check_layer_dropout_block,
+)
 from xtlab.labs.layer_dropout.exercises import (
     EXERCISES,
     check_expected_all_blocks_steps,
@@ -18,20 +21,28 @@ from xtlab.labs.layer_dropout.experiments import (
     block_presence_matrix,
     build_model,
     check_skip_gradient_link,
+    make_optimizer,
     parameters_of_blocks,
     run_layer_dropout,
+    size_kwargs,
     skip_statistics,
+    steps_without_gradient,
     wilson_interval,
 )
 from xtlab.labs.layer_dropout.generalization import (
     DropoutComparison,
     LossCurve,
+    SeedComparison,
+    Spread,
     compare_layer_dropout,
+    compare_over_seeds,
+    describe_step,
 )
 from xtlab.labs.layer_dropout.panels import (
     layer_dropout_panel,
     plot_dropout_comparison,
     plot_layer_dropout_run,
+    plot_seed_comparison,
     short_row_names,
     summarize_skip_statistics,
 )
@@ -40,6 +51,25 @@ from xtlab.labs.layer_dropout.presence_plot import (
     STATE_NAMES,
     draw_gradient_presence,
     plot_gradient_presence,
+)
+from xtlab.labs.layer_dropout.skipped_updates import (
+    SkippedBlockStep,
+    SkippedUpdates,
+    skipped_block_updates,
+)
+from xtlab.labs.layer_dropout.xtransformers_twin import (
+    XT_DEFAULT_DIM_HEAD,
+    XT_KINDS,
+    SeedingOutcome,
+    SourceLine,
+    TwinSizes,
+    build_xtransformers_model,
+    parameter_count,
+    run_xtransformers_layer_dropout,
+    seeding_outcomes,
+    twin_sizes,
+    xtransformers_draws_with_python_random,
+    xtransformers_skip_line,
 )
 
 check = EXERCISES.check  # lab.check(name, answer) -> PASS / NOT YET / TRY AGAIN

@@ -1,13 +1,17 @@
-"""Lab 01 exercises: read skipped blocks off a presence matrix, and predict how many steps run every block."""
+"""Lab 01 exercises: write a block with layer dropout, read skipped blocks off a presence matrix, and predict how
+many steps run every block."""
 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable
 
 import numpy as np
+import torch
 
 from xtlab.course import Exercise, ExerciseSet, Mistake, Verdict, call, describe
+from xtlab.labs.layer_dropout.block_exercise import check_layer_dropout_block
 
 _LABELS = [f"attn_layers.layers.{i}" for i in range(4)]
 # rows are steps, columns are blocks; True = the block got a gradient at that step
@@ -118,7 +122,71 @@ def _expected_all_blocks_reference(num_blocks, p, steps):
     return steps * (1 - p) ** num_blocks
 
 
+def _block_reference(block, x, p, training, generator):
+    if training and torch.rand(1, generator=generator) < p:
+        return x  # skipped: the block does not run, so its parameters get no gradient
+    return x + block.fn(block.norm(x))
+
+
+def _skips_in_eval_too(block, x, p, training, generator):
+    if torch.rand(1, generator=generator) < p:
+        return x
+    return x + block.fn(block.norm(x))
+
+
+def _skips_with_probability_one_minus_p(block, x, p, training, generator):
+    if training and torch.rand(1, generator=generator) >= p:
+        return x
+    return x + block.fn(block.norm(x))
+
+
+def _multiplies_by_a_mask(block, x, p, training, generator):
+    keep = float(torch.rand(1, generator=generator) >= p) if training else 1.0
+    return x + keep * block.fn(block.norm(x))
+
+
+def _rescales_like_dropout(block, x, p, training, generator):
+    if training and torch.rand(1, generator=generator) < p:
+        return x
+    return x + block.fn(block.norm(x)) / (1 - p)
+
+
+def _returns_zeros(block, x, p, training, generator):
+    if training and torch.rand(1, generator=generator) < p:
+        return torch.zeros_like(x)
+    return x + block.fn(block.norm(x))
+
+
+def _forgets_the_residual(block, x, p, training, generator):
+    if training and torch.rand(1, generator=generator) < p:
+        return x
+    return block.fn(block.norm(x))
+
+
+def _draws_with_python_random(block, x, p, training, generator):
+    if training and random.random() < p:  # what x-transformers does; not the generator given
+        return x
+    return x + block.fn(block.norm(x))
+
+
 EXERCISES = ExerciseSet(
+    Exercise(
+        name="layer_dropout_block",
+        prompt="layer_dropout_block(block, x, p, training, generator): in training, draw u = torch.rand(1, "
+               "generator=generator) and return x unchanged (without running the block) when u < p; otherwise, and "
+               "always in eval mode, return x + block.fn(block.norm(x))",
+        checker=check_layer_dropout_block,
+        reference=_block_reference,
+        mistakes=(
+            Mistake("skips in eval mode too", _skips_in_eval_too, "eval mode"),
+            Mistake("skips with probability 1 - p", _skips_with_probability_one_minus_p, "u >= p"),
+            Mistake("multiplies the branch by a 0/1 mask", _multiplies_by_a_mask, "multiplied by 0"),
+            Mistake("rescales the branch by 1 / (1 - p)", _rescales_like_dropout, "does not rescale"),
+            Mistake("returns zeros for a skipped block", _returns_zeros, "identity"),
+            Mistake("forgets the residual stream", _forgets_the_residual, "without adding the residual"),
+            Mistake("draws with Python's random", _draws_with_python_random, "generator you were given"),
+        ),
+    ),
     Exercise(
         name="skipped_blocks_at",
         prompt="skipped_blocks_at(present, labels, t): the names (from labels) of the blocks with no gradient at "

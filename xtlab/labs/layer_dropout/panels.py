@@ -6,27 +6,27 @@ import ipywidgets as widgets
 from matplotlib.figure import Figure
 
 from xtlab.labs.layer_dropout.experiments import (
-    BLOCK_PREFIX,
     LayerDropoutRun,
     SkipStatistics,
     run_layer_dropout,
     skip_statistics,
 )
-from xtlab.labs.layer_dropout.generalization import DropoutComparison
+from xtlab.labs.layer_dropout.generalization import DropoutComparison, SeedComparison
 from xtlab.labs.layer_dropout.presence_plot import draw_gradient_presence
 from xtlab.widgets.figures import new_figure
 from xtlab.widgets.panel import LabPanel
 
+# Okabe-Ito colours: told apart with every common colour-vision deficiency
+COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
+
 
 def short_row_names(run: LayerDropoutRun) -> list[str]:
-    """Heatmap row names: ``block 3 (ff)`` for blocks, the module name for everything else."""
+    """Heatmap row names, read off the module names: ``layers.3 (ff)`` for a block, else the module's own name."""
     kinds = dict(zip(run.block_labels, run.block_kinds, strict=True))
     names = []
     for label in run.grouped().labels:
-        if label in kinds:
-            names.append(f"block {label.removeprefix(BLOCK_PREFIX)} ({kinds[label]})")
-        else:
-            names.append(label.removeprefix("attn_layers."))
+        short = label.removeprefix("attn_layers.")
+        names.append(f"{short} ({kinds[label]})" if label in kinds else short)
     return names
 
 
@@ -41,9 +41,9 @@ def plot_layer_dropout_run(run: LayerDropoutRun) -> Figure:
     heat_ax.set_xlabel("")
     settings = (f"layer_dropout={run.layer_dropout:g}, depth={run.depth} ({run.num_blocks} blocks), "
                 f"{run.mode} mode, neuron dropout={run.neuron_dropout:g}, seed={run.seed}")
-    heat_ax.set_title(f"Gradient presence per module: {settings}", fontsize=9)
-    loss_ax.plot(range(run.steps), run.losses, color="#1f77b4", linewidth=1)
-    loss_ax.set(xlabel="step", ylabel="train loss")
+    heat_ax.set_title(f"{run.library}: red cells are blocks that got no gradient ({settings})", fontsize=9)
+    loss_ax.plot(range(run.steps), run.losses, color=COLOURS[0], linewidth=1)
+    loss_ax.set(xlabel="optimizer step", ylabel="train loss\n(nats/token)")
     return fig
 
 
@@ -88,14 +88,46 @@ def plot_dropout_comparison(comparison: DropoutComparison) -> Figure:
         raise TypeError(f"comparison must be a DropoutComparison, but got {type(comparison).__name__}")
     fig = new_figure(6.5, 3.2)
     ax = fig.add_subplot()
-    colours = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
     for index, curve in enumerate(comparison.curves):
-        colour = colours[index % len(colours)]
+        colour = COLOURS[index % len(COLOURS)]
         ax.plot(curve.eval_steps, curve.train_losses, linestyle="--", marker="o", color=colour,
                 label=f"p={curve.layer_dropout:g} train")
         ax.plot(curve.eval_steps, curve.val_losses, linestyle="-", marker="o", color=colour,
                 label=f"p={curve.layer_dropout:g} validation")
-    ax.set(xlabel="step", ylabel="loss (eval mode)",
-           title=f"Training on {comparison.train_tokens} tokens: train vs validation")
+    ax.set(xlabel="optimizer step", ylabel="loss, eval mode (nats/token)",
+           title=f"Training on {comparison.train_tokens} tokens: train (dashed) vs validation (solid)")
     ax.legend(fontsize=8)
+    return fig
+
+
+def plot_seed_comparison(comparison: SeedComparison) -> Figure:
+    """Left: validation loss per seed (thin) and its mean (thick) for each p. Right: the paired difference to
+    the baseline, seed by seed; below zero, layer dropout gave the lower validation loss."""
+    if not isinstance(comparison, SeedComparison):
+        raise TypeError(f"comparison must be a SeedComparison, but got {type(comparison).__name__}")
+    fig = new_figure(9.0, 3.4)
+    loss_ax, diff_ax = fig.subplots(1, 2)
+    steps = comparison.eval_steps
+    for index, p in enumerate(comparison.layer_dropouts):
+        colour = COLOURS[index % len(COLOURS)]
+        per_step = [comparison.val_losses(p, step) for step in steps]
+        for seed_index in range(len(comparison.seeds)):
+            loss_ax.plot(steps, [spread.values[seed_index] for spread in per_step], color=colour, linewidth=0.8,
+                         alpha=0.5, marker=".", label=f"p={p:g}, one line per seed" if seed_index == 0 else None)
+        loss_ax.plot(steps, [spread.mean for spread in per_step], color=colour, linewidth=2.5,
+                     label=f"p={p:g}, mean of {len(comparison.seeds)} seeds")
+        if p == comparison.baseline:
+            continue
+        differences = [comparison.val_differences(p, step) for step in steps]
+        markers = ("o", "s", "^", "D", "v", "P")
+        for seed_index, seed in enumerate(comparison.seeds):
+            diff_ax.plot(steps, [spread.values[seed_index] for spread in differences], color=colour,
+                         marker=markers[seed_index % len(markers)], linewidth=1, label=f"p={p:g}, seed {seed}")
+    diff_ax.axhline(0.0, color="black", linewidth=0.8)
+    loss_ax.set(xlabel="optimizer step", ylabel="validation loss, eval mode (nats/token)",
+                title="Validation loss: each seed and the mean")
+    diff_ax.set(xlabel="optimizer step", ylabel=f"val loss minus p={comparison.baseline:g}'s (nats/token)",
+                title="Same seed, paired: below 0, layer dropout helped")
+    loss_ax.legend(fontsize=7)
+    diff_ax.legend(fontsize=7)
     return fig

@@ -1,65 +1,65 @@
-"""Lab 04 — optimizer parameter groups: which parameters get weight decay, and why.
+"""Lab 04 — optimizer parameter groups: run the article's recipe on real models, time AdamW's implementations,
+and see what weight decay does to a gain.
 
 The notebook imports this package as ``lab``; every name it uses is listed here."""
 
+from xtlab.labs.optimizer_groups.decay import STORAGES, GainDecay, gain_decay_adamw, gain_decay_closed_form
 from xtlab.labs.optimizer_groups.exercises import (
     EXERCISE_WEIGHT_DECAY,
     EXERCISES,
-    PREDICTION_NAMES,
-    PREDICTION_STRATEGY,
-    check_group_predictions,
-    check_param_groups_function,
+    GROUP_CASES,
+    MEMORY_LEAVES,
+    NEW_KINDS,
+    REASONS,
+    BiasMLPModel,
+    CenteredRMSNorm,
+    check_decay_decisions,
+    check_find_group_problems,
+    check_group_by_module_type,
     unseen_models,
 )
-from xtlab.labs.optimizer_groups.groups import (
-    AdamWChoice,
-    Disagreement,
-    GroupingMistake,
-    GroupTable,
-    GroupTotal,
-    adamw_choice,
-    classify_all,
-    disagreements,
-    duplicate_tied_parameter_mistake,
-    forgotten_parameter_mistake,
-    group_table,
-    group_totals,
-    groups_by_category,
-    row_named,
-    xtransformers_table,
+from xtlab.labs.optimizer_groups.grouping_view import GROUPINGS, GroupingView, ViewRow, grouping_view
+from xtlab.labs.optimizer_groups.models import (
+    DEPTH,
+    DIM,
+    HEADS,
+    MEMORY,
+    MODELS,
+    SEQ_LEN,
+    VOCAB,
+    build_model,
+    parameter_count,
+    tied_by_assignment,
+    torch_transformer,
+    xtlab_decoder,
+    xtransformers_decoder,
 )
 from xtlab.labs.optimizer_groups.panels import (
-    CATEGORY_COLORS,
-    DECAY_CHOICES,
-    GROUPING_STYLES,
-    STRONG_DECAY_CHOICES,
+    IMPLEMENTATION_COLORS,
+    PROBLEM_COLORS,
     decay_panel,
-    gain_trace_summary,
-    group_table_html,
-    group_table_panel,
-    norm_trace_summary,
-    plot_gain_traces,
-    plot_group_numel,
-    plot_norm_traces,
-    unit_offset_panel,
+    gain_decay_summary,
+    grouping_panel,
+    grouping_view_html,
+    plot_gain_decay,
+    plot_grouping_view,
+    plot_recipe_runs,
+    plot_step_times,
+    recipe_table_html,
 )
-from xtlab.labs.optimizer_groups.specimens import (
-    SPECIMEN_SEQ_LEN,
-    SPECIMEN_VOCAB,
-    TwoNormLM,
-    small_lm,
-    specimen_model,
-    xtransformers_specimen,
+from xtlab.labs.optimizer_groups.recipe import (
+    RECIPE_KEYWORDS,
+    Placement,
+    RecipeDecision,
+    RecipeRun,
+    ReferenceRow,
+    article_create_optimizer,
+    placements,
+    recipe_decisions,
+    recipe_module_types,
+    reference_rows,
+    run_article_recipe,
 )
-from xtlab.labs.optimizer_groups.training import (
-    GROUPINGS,
-    MEMORY_TOKENS,
-    NORM_GAIN,
-    UNIT_OFFSET_LABELS,
-    GainTrace,
-    NormTrace,
-    gains_under_strong_decay,
-    norms_under_groupings,
-)
+from xtlab.labs.optimizer_groups.timing import IMPLEMENTATIONS, AdamWTiming, time_adamw_steps
 
 check = EXERCISES.check  # lab.check(name, answer) -> PASS / NOT YET / TRY AGAIN

@@ -1,145 +1,136 @@
-"""Lab 04 plots and panels: the parameter-groups table, decay on memory tokens and gains, unit-offset gains."""
+"""Lab 04 figures and panels: the recipe's misplacements, a grouping per parameter, AdamW step times, and a gain
+under weight decay."""
 
 from __future__ import annotations
 
 import html
 
 import ipywidgets as widgets
-import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
-from xtlab.diagnostics.optimizer_groups import EXEMPT_CATEGORIES, STRATEGIES
-from xtlab.labs.optimizer_groups.groups import GroupTable, group_table
-from xtlab.labs.optimizer_groups.training import (
-    MEMORY_TOKENS,
-    NORM_GAIN,
-    GainTrace,
-    NormTrace,
-    gains_under_strong_decay,
-    norms_under_groupings,
-)
+from xtlab.labs.optimizer_groups.decay import STORAGES, GainDecay, gain_decay_closed_form
+from xtlab.labs.optimizer_groups.grouping_view import GROUPINGS, GroupingView, grouping_view
+from xtlab.labs.optimizer_groups.models import MODELS
+from xtlab.labs.optimizer_groups.recipe import RecipeRun
+from xtlab.labs.optimizer_groups.timing import IMPLEMENTATIONS, AdamWTiming
 from xtlab.widgets.figures import new_figure
 from xtlab.widgets.panel import LabPanel
 
-CATEGORY_COLORS = {"matrix weight": "#4c72b0", "embedding": "#dd8452", "memory tokens": "#55a868",
-                   "memory key/values": "#c44e52", "norm gain": "#8172b3", "bias": "#937860", "other": "#999999"}
+# Okabe-Ito, colour-blind safe
+BLUE, ORANGE, VERMILION, GREEN, GREY = "#0072B2", "#E69F00", "#D55E00", "#009E73", "#999999"
+PROBLEM_COLORS = {"wrong group": ORANGE, "two groups": VERMILION, "no group": GREY}
+IMPLEMENTATION_COLORS = {"for-loop": GREY, "foreach": BLUE, "fused": GREEN}
 
 
-def plot_group_numel(table: GroupTable) -> Figure:
-    """One horizontal bar per group, split by category, as long as the number of elements it holds."""
-    fig = new_figure(7, 2.6)
+def plot_recipe_runs(runs: list[RecipeRun]) -> Figure:
+    """Per model, how many parameters the recipe put in the wrong group, in two groups or in none."""
+    fig = new_figure(7.5, 0.6 + 0.55 * len(runs))
     ax = fig.add_subplot()
-    groups = [total.group for total in table.totals]
-    for y, group in enumerate(groups):
-        left = 0
-        for category, color in CATEGORY_COLORS.items():
-            numel = sum(row.numel for row in table.rows if row.group == group and row.category == category)
-            if numel:
-                ax.barh(y, numel, left=left, color=color, label=category)
-                left += numel
-    handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles, strict=True))
-    ax.legend(unique.values(), unique.keys(), fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    ax.set_yticks(range(len(groups)), [f"{g}\n(wd {table.decay_of(g):g})" for g in groups])
-    ax.set(xlabel="elements (numel)", title=f"parameters per group, strategy {table.strategy!r}")
+    labels = [f"{run.model_name}\n(assertion {'passes' if run.assertion_holds else 'FIRES'})" for run in runs]
+    for problem, color in PROBLEM_COLORS.items():
+        lefts = [sum(run.count(p) for p in list(PROBLEM_COLORS)[:list(PROBLEM_COLORS).index(problem)])
+                 for run in runs]
+        ax.barh(labels, [run.count(problem) for run in runs], left=lefts, color=color, label=problem)
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(1, max(len(run.problems) for run in runs)) + 0.5)
+    ax.set(xlabel="parameters (tensors) misplaced", title="The article's recipe on four models: misplaced parameters")
+    ax.legend(fontsize=8, loc="lower right")
     return fig
 
 
-def group_table_html(table: GroupTable) -> str:
-    """Totals per group, then one row per parameter (name, shape, numel, group, reason) as an HTML table."""
-    totals = "".join(f"<li><b>{t.group}</b> (weight decay {table.decay_of(t.group):g}): {t.count} parameters, "
-                     f"{t.numel} elements</li>" for t in table.totals)
-    head = "".join(f"<th style='text-align:left'>{h}</th>" for h in ("name", "shape", "numel", "group", "reason"))
+def recipe_table_html(runs: list[RecipeRun]) -> str:
+    """One table row per misplaced parameter (model, name, shape, problem, groups, expected, rule, effect)."""
+    head = "".join(f"<th style='text-align:left'>{h}</th>" for h in
+                   ("model", "parameter", "shape", "problem", "recipe put it in", "belongs in", "recipe's rule",
+                    "what decay does"))
     body = "".join(
-        f"<tr style='background:{'#eef5ee' if row.group == 'no_decay' else '#ffffff'}'>"
-        f"<td><code>{html.escape(row.name)}</code></td><td>{row.shape}</td><td>{row.numel}</td>"
-        f"<td>{row.group}</td><td>{html.escape(row.reason)}</td></tr>"
-        for row in table.rows)
-    return f"<ul>{totals}</ul><table style='font-size:85%'><tr>{head}</tr>{body}</table>"
+        f"<tr><td>{html.escape(run.model_name)}</td><td><code>{html.escape(p.name)}</code></td><td>{p.shape}</td>"
+        f"<td>{p.problem}</td><td>{', '.join(p.placed) or '-'}</td><td>{html.escape(p.expected)}</td>"
+        f"<td>{html.escape(p.rule)}</td><td>{html.escape(p.effect)}</td></tr>"
+        for run in runs for p in run.problems)
+    return f"<table style='font-size:85%'><tr>{head}</tr>{body}</table>"
 
 
-def _group_table_from_controls(strategy: str, exempt: tuple[str, ...], weight_decay: float) -> GroupTable:
-    return group_table(strategy, exempt, weight_decay)
-
-
-def group_table_panel() -> LabPanel:
-    """Strategy, exempt categories and weight decay -> the table of every parameter and the numel per group."""
-    controls = {
-        "strategy": widgets.ToggleButtons(options=list(STRATEGIES), value="by_type", description="strategy"),
-        "exempt": widgets.SelectMultiple(options=list(EXEMPT_CATEGORIES), value=tuple(EXEMPT_CATEGORIES),
-                                         rows=len(EXEMPT_CATEGORIES), description="no decay for"),
-        "weight_decay": widgets.FloatSlider(value=0.1, min=0.0, max=1.0, step=0.05, description="weight decay"),
-    }
-    return LabPanel(controls, compute=_group_table_from_controls, plot=plot_group_numel,
-                    summarize=group_table_html,
-                    title="Every parameter of the specimen, its group and why ('exempt' applies to by_type)")
-
-
-GROUPING_STYLES = {"by type": "-", "by ndim": "--", "decay everything": ":"}
-
-
-def plot_norm_traces(trace: NormTrace) -> Figure:
-    """Per-step L2 norm of the memory tokens (left) and of a norm gain (right), one line per grouping."""
-    fig = new_figure(8, 3.2)
-    axes = fig.subplots(1, 2)
-    panels = ((axes[0], MEMORY_TOKENS, "memory tokens"), (axes[1], NORM_GAIN, "RMSNorm gain (final norm)"))
-    for ax, name, title in panels:
-        for grouping, values in trace.norms.items():
-            ax.plot(trace.steps, values[name], GROUPING_STYLES.get(grouping, "-"), label=grouping)
-        ax.set(xlabel="optimizer step", ylabel="L2 norm", title=title, ylim=(0, None))
-    axes[0].legend(fontsize=8)
-    fig.suptitle(f"AdamW, lr {trace.lr:g}, weight decay {trace.weight_decay:g}")
+def plot_grouping_view(view: GroupingView) -> Figure:
+    """Elements per parameter category, coloured by the group the grouping gave them (red: misplaced)."""
+    fig = new_figure(7.5, 3.0)
+    ax = fig.add_subplot()
+    categories = sorted({row.category for row in view.rows})
+    for y, category in enumerate(categories):
+        rows = [row for row in view.rows if row.category == category]
+        left = 0
+        for row in rows:
+            color = VERMILION if not row.right else (BLUE if row.expected == "decay" else ORANGE)
+            ax.barh(y, row.numel, left=left, color=color, edgecolor="white", linewidth=0.5)
+            left += row.numel
+    expected = {c: next(r.expected for r in view.rows if r.category == c) for c in categories}
+    ax.set_yticks(range(len(categories)), [f"{c} (belongs: {expected[c]})" for c in categories], fontsize=8)
+    ax.invert_yaxis()
+    handles = [Patch(color=BLUE, label="decay (right)"), Patch(color=ORANGE, label="no_decay (right)"),
+               Patch(color=VERMILION, label="misplaced")]
+    ax.legend(handles=handles, fontsize=8, loc="lower right")
+    ax.set(xlabel="elements (numel)", xlim=(0, None),
+           title=f"{view.model_name} under {view.grouping!r}: {len(view.wrong)} of {len(view.rows)} misplaced")
     return fig
 
 
-def norm_trace_summary(trace: NormTrace) -> str:
-    """Final / initial norm per grouping, as an HTML list."""
-    items = "".join(f"<li>{html.escape(g)}: memory tokens x{trace.ratio(g, MEMORY_TOKENS):.2f}, "
-                    f"norm gain x{trace.ratio(g, NORM_GAIN):.2f}</li>" for g in trace.norms)
-    return f"Final norm / initial norm after {len(trace.steps) - 1} steps:<ul>{items}</ul>"
+def grouping_view_html(view: GroupingView) -> str:
+    """The misplaced parameters first, then the count of the rest."""
+    rows = "".join(f"<li><code>{html.escape(r.name)}</code> {r.shape}: put in {', '.join(r.placed) or 'no group'}, "
+                   f"belongs in {r.expected}</li>" for r in view.wrong)
+    return (f"{len(view.wrong)} misplaced of {len(view.rows)} trainable parameters"
+            + (f":<ul>{rows}</ul>" if rows else "."))
 
 
-DECAY_CHOICES = (0.0, 0.1, 0.3, 1.0, 2.0)
+def grouping_panel() -> LabPanel:
+    """Model and grouping -> every parameter's group against where it belongs."""
+    controls = {"model_name": widgets.Dropdown(options=list(MODELS), value="xtlab decoder", description="model"),
+                "grouping": widgets.ToggleButtons(options=list(GROUPINGS), value="article recipe",
+                                                  description="grouping")}
+    return LabPanel(controls, compute=grouping_view, plot=plot_grouping_view, summarize=grouping_view_html,
+                    title="Which group each parameter lands in, and where it belongs")
 
 
-def decay_panel() -> LabPanel:
-    """Weight decay -> train briefly under each grouping, plot the norms per step (cached per setting)."""
-    controls = {"weight_decay": widgets.SelectionSlider(options=list(DECAY_CHOICES), value=1.0,
-                                                        description="weight decay")}
-    return LabPanel(controls, compute=lambda weight_decay: norms_under_groupings(weight_decay=weight_decay),
-                    plot=plot_norm_traces, summarize=norm_trace_summary,
-                    title="What decay does to memory tokens and a norm gain (trains on change: ~1-2 s)")
+def plot_step_times(timings: dict[str, AdamWTiming]) -> Figure:
+    """One panel per model size: median AdamW step time per implementation (bars from zero)."""
+    fig = new_figure(3.3 * len(timings), 3.0)
+    axes = fig.subplots(1, len(timings), squeeze=False)[0]
+    for ax, (label, timing) in zip(axes, timings.items(), strict=True):
+        names = [n for n in IMPLEMENTATIONS if n in timing.seconds]
+        ax.bar(names, [timing.median(n) * 1e3 for n in names], color=[IMPLEMENTATION_COLORS[n] for n in names])
+        ax.set(ylabel="median step time (ms)", ylim=(0, None),
+               title=f"{label}\n{timing.elements:,} elements, {timing.device}")
+    fig.suptitle("AdamW step time per implementation: the shortest bar is the fastest")
+    return fig
 
 
-def plot_gain_traces(trace: GainTrace) -> Figure:
-    """Mean effective norm gain per step with and without unit offset, with the identity (1) and zero marked."""
-    fig = new_figure(7, 3.2)
+def plot_gain_decay(decay: GainDecay) -> Figure:
+    """The effective gain per step under weight decay alone, stored directly vs as an offset from 1."""
+    fig = new_figure(7, 3.0)
     ax = fig.add_subplot()
-    for label, values in trace.gains.items():
-        ax.plot(trace.steps, values, label=label)
-    ax.axhline(1.0, color="#888", lw=0.8, ls="--")
-    ax.axhline(0.0, color="#888", lw=0.8, ls=":")
-    ax.set(xlabel="optimizer step", ylabel="mean effective gain", ylim=(-0.05, max(1.3, float(np.max(
-        [v.max() for v in trace.gains.values()])) + 0.05)),
-        title=f"every parameter decayed: weight decay {trace.weight_decay:g}, lr {trace.lr:g}")
+    for (storage, values), color in zip(decay.gains.items(), (VERMILION, BLUE), strict=True):
+        ax.plot(decay.steps, values, color=color, label=f"gain {storage}")
+    ax.axhline(1.0, color=GREY, lw=0.8, ls="--")
+    ax.set(xlabel="optimizer step (gradient 0)", ylabel="effective gain", ylim=(0, max(1.1, decay.start_gain * 1.05)),
+           title=f"Decay alone (lr {decay.lr:g}, weight decay {decay.weight_decay:g}): where each gain ends")
     ax.legend(fontsize=8)
     return fig
 
 
-def gain_trace_summary(trace: GainTrace) -> str:
-    """Final mean effective gain and final loss of each variant, as an HTML list."""
-    items = "".join(f"<li>{html.escape(label)}: gain {values[-1]:.2f}, last loss {trace.losses[label][-1]:.2f}</li>"
-                    for label, values in trace.gains.items())
-    return f"After {len(trace.steps) - 1} steps:<ul>{items}</ul>"
+def gain_decay_summary(decay: GainDecay) -> str:
+    items = "".join(f"<li>gain {s}: {decay.start_gain:g} -> {decay.final(s):.3f}</li>" for s in STORAGES)
+    return f"After {int(decay.steps[-1])} steps ({decay.source}):<ul>{items}</ul>"
 
 
-STRONG_DECAY_CHOICES = (0.0, 1.0, 2.0, 5.0, 10.0)
-
-
-def unit_offset_panel() -> LabPanel:
-    """Weight decay -> the effective norm gain per step with and without ``norm_unit_offset`` (cached per setting)."""
-    controls = {"weight_decay": widgets.SelectionSlider(options=list(STRONG_DECAY_CHOICES), value=5.0,
-                                                        description="weight decay")}
-    return LabPanel(controls, compute=lambda weight_decay: gains_under_strong_decay(weight_decay=weight_decay),
-                    plot=plot_gain_traces, summarize=gain_trace_summary,
-                    title="Decay pulls the stored gain to 0: towards zero scaling, or towards identity")
+def decay_panel() -> LabPanel:
+    """Start gain, lr, weight decay and steps -> the effective gain per step for both storages (closed form)."""
+    controls = {
+        "start_gain": widgets.FloatSlider(value=1.5, min=0.0, max=2.0, step=0.1, description="start gain"),
+        "lr": widgets.SelectionSlider(options=[1e-4, 3e-4, 1e-3, 3e-3, 1e-2], value=1e-2, description="lr"),
+        "weight_decay": widgets.SelectionSlider(options=[0.0, 0.01, 0.05, 0.1, 0.3, 1.0], value=0.3,
+                                                description="weight decay"),
+        "steps": widgets.SelectionSlider(options=[100, 1000, 10_000, 100_000], value=1000, description="steps"),
+    }
+    return LabPanel(controls, compute=gain_decay_closed_form, plot=plot_gain_decay, summarize=gain_decay_summary,
+                    title="Weight decay with no gradient: a gain stored directly vs as an offset from 1")

@@ -1,21 +1,57 @@
-"""Lab 02 — weight tying: where a naive tie silently comes apart through save and load.
+"""Lab 02 — weight tying: where a naive tie silently comes apart (save, load, initialisation, FSDP), and the
+`TiedLinear` that keeps it.
 
 The notebook imports this package as ``lab``; every name it uses is listed here."""
 
 from xtlab.labs.weight_tying.checkpoints import (
     SafeRoundTrip,
+    broken_save_and_load,
     safe_round_trip,
 )
 from xtlab.labs.weight_tying.exercises import (
     EXERCISES,
-    check_fix_survives_to_empty,
-    check_is_tied,
+    REPAIR_STYLES,
+    check_save_and_load,
+    check_tie_state,
+    check_tied_linear,
+)
+from xtlab.labs.weight_tying.fsdp_ranks import (
+    GROUPINGS,
+    MATERIALISE,
+    SCENARIO_SIZE,
+    TRAINED_STYLES,
+    Scenario,
+    ScenarioOutcome,
+    TrainConfig,
+    TrainOutcome,
+    corpus_batches,
+    fsdp_rank,
+    initial_state,
+    materialised,
+    run_scenario,
+    shard,
+    train_sharded,
+)
+from xtlab.labs.weight_tying.fsdp_runs import (
+    GRADIENT_GAP_TOLERANCE,
+    REPLAY,
+    SCENARIOS,
+    FSDPReport,
+    ReloadRow,
+    ScenarioRow,
+    reload_without_fsdp,
+    run_fsdp,
+    scenario_lines,
 )
 from xtlab.labs.weight_tying.models import (
+    HALF_TIED,
     STYLES,
+    TIED,
+    UNTIED,
     ModelSize,
     build_model,
     check_style,
+    decoder,
     embedding_weight,
     output_weight,
     pair_verdict,
@@ -25,10 +61,14 @@ from xtlab.labs.weight_tying.models import (
     tie_verdict,
 )
 from xtlab.labs.weight_tying.panels import (
+    BLUE,
+    GREEN,
+    ORANGE,
+    VERMILLION,
     paths_panel,
     plot_drift,
+    plot_reload_gap,
     plot_update_comparison,
-    plot_validation_symptom,
     summarize_comparison,
     summarize_outcome,
     updates_panel,
@@ -51,16 +91,13 @@ from xtlab.labs.weight_tying.paths import (
     run_path,
 )
 from xtlab.labs.weight_tying.training import (
-    EMBEDDING_INIT_STD,
-    TRAIN_SIZE,
     DriftResult,
-    SymptomResult,
     UpdateComparison,
     compare_half_tied_updates,
     drift_after_path,
-    validation_symptom,
 )
 from xtlab.labs.weight_tying.xtransformers import (
+    LIBRARIES,
     CopyAndPickle,
     build_tied,
     copy_and_pickle,

@@ -1,4 +1,5 @@
-"""Save and load each tying style with xtlab's safe checkpoints (safetensors, a tied weight stored once)."""
+"""Save and load each tying style: xtlab's safe checkpoints (safetensors, a tied weight stored once), and the broken
+save/load function exercise 3 repairs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from dataclasses import dataclass
 
 import torch
 from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
 
 from xtlab.diagnostics.checkpoints import load_checkpoint, save_checkpoint
 from xtlab.labs.weight_tying.models import build_model, check_style, embedding_weight, tie_verdict
@@ -57,3 +60,16 @@ def safe_round_trip(style: str, seed: int = 0) -> SafeRoundTrip:
                 conflicting_refused = True
     return SafeRoundTrip(style, tensors_in_file, len(state), tie_verdict(target),
                          torch.equal(embedding_weight(target), embedding_weight(source)), conflicting_refused)
+
+
+def broken_save_and_load(model: nn.Module, folder: str, build) -> nn.Module:
+    """Teaching exhibit (exercise 3 repairs it): a "fast" save and load that breaks ties.
+
+    ``save_file`` refuses tensors that share memory (a naive tie), and ``assign=True`` swaps in the file's tensors
+    as new Parameters, so a tie made by assignment comes back half-tied.
+    """
+    path = os.path.join(folder, "model.safetensors")
+    save_file(model.state_dict(), path)
+    loaded = build()
+    loaded.load_state_dict(load_file(path), assign=True)
+    return loaded

@@ -7,6 +7,7 @@ a ``TiedLinear`` that registers the embedding as its own submodule).
 
 from __future__ import annotations
 
+import inspect
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -45,6 +46,15 @@ def check_style(style: str) -> str:
     return style
 
 
+def decoder(size: ModelSize) -> Decoder:
+    """The ``Decoder`` of ``size``, with ``attn_dim_head = dim // heads`` where xtlab's model takes it (x-transformers'
+    default head size, 64, would make this tiny model's attention several times larger than its ``dim``)."""
+    sizes = {"dim": size.dim, "depth": size.depth, "heads": size.heads}
+    if "attn_dim_head" in inspect.signature(Decoder.__init__).parameters:
+        sizes["attn_dim_head"] = size.dim // size.heads
+    return Decoder(**sizes)
+
+
 def build_model(style: str, *, seed: int = 0, size: ModelSize = ModelSize(), device: str | None = None) -> nn.Module:
     """A tiny xtlab ``TransformerWrapper`` tied in ``style``, built under ``device`` (e.g. ``"meta"``).
 
@@ -56,7 +66,7 @@ def build_model(style: str, *, seed: int = 0, size: ModelSize = ModelSize(), dev
     check_style(style)
     torch.manual_seed(seed)
     with torch.device(device) if device is not None else nullcontext():
-        layers = Decoder(dim=size.dim, depth=size.depth, heads=size.heads)
+        layers = decoder(size)
         model = TransformerWrapper(size.num_tokens, size.max_seq_len, layers, tie_embedding=style == "tied_linear")
         if style == "naive":
             tie_naively(model)

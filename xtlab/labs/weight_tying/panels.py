@@ -10,17 +10,19 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from xtlab.diagnostics import inspect_ties
+from xtlab.labs.weight_tying.fsdp_runs import FSDPReport
 from xtlab.labs.weight_tying.models import STYLES
 from xtlab.labs.weight_tying.paths import PATHS, PathOutcome, run_path
 from xtlab.labs.weight_tying.training import (
     DriftResult,
-    SymptomResult,
     UpdateComparison,
     compare_half_tied_updates,
     drift_after_path,
 )
 from xtlab.widgets.figures import new_figure
 from xtlab.widgets.panel import LabPanel
+
+BLUE, ORANGE, VERMILLION, GREEN = "#0072B2", "#E69F00", "#D55E00", "#009E73"  # Okabe-Ito: colour-blind safe
 
 
 def plot_drift(result: DriftResult) -> Figure:
@@ -43,7 +45,7 @@ def plot_drift(result: DriftResult) -> Figure:
 
 
 def plot_update_comparison(result: UpdateComparison) -> Figure:
-    """Per-step update size of the shared weight: truly tied vs half_tied, and their ratio."""
+    """Per-step update size of the shared weight: tied vs half-tied, and their ratio."""
     fig = new_figure(7, 3)
     left, right = fig.subplots(1, 2)
     steps = np.arange(1, len(result.tied_sizes) + 1)
@@ -57,22 +59,31 @@ def plot_update_comparison(result: UpdateComparison) -> Figure:
     return fig
 
 
-def plot_validation_symptom(result: SymptomResult) -> Figure:
-    """Validation loss in memory vs after save and reload, per style; and the training losses."""
-    fig = new_figure(7, 3)
+def plot_reload_gap(report: FSDPReport) -> Figure:
+    """Left: validation loss under FSDP and after reloading without it, mean over seeds (bars from 0, one dot per
+    seed). Right: reloaded minus in memory, one dot per seed and the mean."""
+    fig = new_figure(7.5, 3.2)
     left, right = fig.subplots(1, 2)
-    for style, losses in result.train_losses.items():
-        left.plot(np.arange(1, len(losses) + 1), losses, label=STYLES[style])
-    left.set(xlabel="step", ylabel="train loss", title="training")
-    left.legend()
-    styles = list(result.val_trained)
+    styles = [style for style in report.config.styles if report.rows_of(style)]
     positions = np.arange(len(styles))
-    right.bar(positions - 0.2, [result.val_trained[s] for s in styles], width=0.4, label="in memory")
-    right.bar(positions + 0.2, [result.val_reloaded[s] for s in styles], width=0.4, label="reloaded")
-    right.set_xticks(positions, [STYLES[s] for s in styles])
-    low = min(min(result.val_trained.values()), min(result.val_reloaded.values()))
-    right.set(ylabel="validation loss", title="validation", ylim=(low * 0.95, None))
-    right.legend()
+    for offset, (label, field, colour) in zip((-0.2, 0.2), (("in memory, under FSDP", "val_in_memory", BLUE),
+                                                             ("reloaded without FSDP", "val_reloaded", ORANGE)),
+                                              strict=True):
+        values = [[getattr(row, field) for row in report.rows_of(style)] for style in styles]
+        left.bar(positions + offset, [np.mean(v) for v in values], width=0.4, color=colour, label=label)
+        for position, seeds in zip(positions, values, strict=True):
+            left.scatter(np.full(len(seeds), position + offset), seeds, color="black", s=12, zorder=3)
+    left.set_xticks(positions, [STYLES[style] for style in styles])
+    left.set(ylabel="validation loss (nats/token)", ylim=(0, None), title="validation loss, mean of seeds")
+    left.legend(loc="lower center", fontsize=8)
+    for position, style in zip(positions, styles, strict=True):
+        gaps = report.reload_gaps(style)
+        right.bar(position, gaps.mean(), width=0.5, color=VERMILLION if gaps.mean() > 0 else GREEN, alpha=0.6)
+        right.scatter(np.full(len(gaps), position), gaps, color="black", s=14, zorder=3)
+    right.axhline(0.0, color="gray", lw=1)
+    right.set_xticks(positions, [STYLES[style] for style in styles])
+    right.set(ylabel="reloaded - in memory (nats/token)",
+              title=f"the reload changes the model ({len(report.config.seeds)} seeds)")
     return fig
 
 
@@ -124,7 +135,7 @@ def summarize_comparison(result: UpdateComparison) -> str:
 
 
 def updates_panel() -> LabPanel:
-    """Sliders for weight decay and steps: a truly tied model's AdamW updates next to an half-tied one's."""
+    """Sliders for weight decay and steps: a tied model's AdamW updates next to a half-tied one's."""
     controls = {
         "weight_decay": widgets.FloatSlider(value=0.1, min=0.0, max=0.5, step=0.05, description="weight decay"),
         "steps": widgets.IntSlider(value=5, min=1, max=10, description="AdamW steps"),

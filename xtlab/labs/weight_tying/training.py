@@ -1,20 +1,18 @@
-"""What a broken tie does during training: drift, double AdamW updates, and the validation-loss symptom."""
+"""What a broken tie does during training: the two weights drift apart, and half-tied weights get two AdamW
+updates per step."""
 
 from __future__ import annotations
 
 import functools
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from xtlab.data import get_batch, load_corpus
+from xtlab._checks import check_int, check_number
 from xtlab.labs.weight_tying.models import (
-    ModelSize,
     build_model,
     embedding_weight,
     output_weight,
@@ -22,33 +20,7 @@ from xtlab.labs.weight_tying.models import (
 )
 from xtlab.labs.weight_tying.paths import run_path
 from xtlab.threads import one_cpu_thread
-from xtlab.training import evaluate_loss, train
-
-TRAIN_SIZE = ModelSize(num_tokens=44, max_seq_len=32, dim=32, depth=2, heads=2)  # 44: the corpus vocabulary
-BATCH_SIZE, SEQ_LEN = 8, 32
-EMBEDDING_INIT_STD = 0.02
-
-
-def _check_positive(name: str, value, *, integer: bool = False) -> None:
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:
-        raise ValueError(f"{name} must be {'an int' if integer else 'a number'} > 0, but got {value!r}")
-
-
-def _check_non_negative(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f"{name} must be a number >= 0, but got {value!r}")
-
-
-def _batch_fn(split: str, seed: int):
-    corpus = load_corpus()
-    data = corpus.train if split == "train" else corpus.val
-
-    def batch(step: int):
-        generator = torch.Generator().manual_seed(seed * 100_003 + step)  # the same batch for every style
-        return get_batch(data, BATCH_SIZE, SEQ_LEN, generator)
-
-    return batch
+from xtlab.training import train
 
 
 def _random_tokens(step: int, num_tokens: int):
@@ -77,8 +49,8 @@ class DriftResult:
 
 
 def _drift_after_path(style: str, path: str, steps: int, lr: float, seed: int) -> DriftResult:
-    _check_positive("steps", steps, integer=True)
-    _check_positive("lr", lr)
+    check_int("steps", steps, minimum=1)
+    check_number("lr", lr, minimum=1e-12)
     outcome = run_path(style, path, seed)
     if outcome.model is None:
         return DriftResult(style, path, outcome.verdict, outcome.verdict, np.zeros(0), np.zeros(0), outcome.error)
@@ -101,7 +73,7 @@ def _drift_after_path(style: str, path: str, steps: int, lr: float, seed: int) -
 
 @dataclass(frozen=True)
 class UpdateComparison:
-    """AdamW on a truly tied model vs an half-tied one (two Parameters over one storage), same data.
+    """AdamW on a tied model vs a half-tied one (two Parameters over one storage), same data.
 
     Attributes:
         tied_sizes, half_tied_sizes: (steps,) norm of each step's change of the shared weight.
@@ -147,9 +119,9 @@ def _decay_count(model: nn.Module, lr: float, weight_decay: float) -> float:
 
 
 def _compare_half_tied_updates(steps: int, lr: float, weight_decay: float, seed: int) -> UpdateComparison:
-    _check_positive("steps", steps, integer=True)
-    _check_positive("lr", lr)
-    _check_non_negative("weight_decay", weight_decay)
+    check_int("steps", steps, minimum=1)
+    check_number("lr", lr, minimum=1e-12)
+    check_number("weight_decay", weight_decay, minimum=0.0)
     if lr * weight_decay >= 1:
         raise ValueError(f"lr * weight_decay must be < 1 for AdamW's decay factor, but got {lr} * {weight_decay}")
     tied = build_model("naive", seed=seed)
@@ -160,62 +132,6 @@ def _compare_half_tied_updates(steps: int, lr: float, weight_decay: float, seed:
               for model in (build_model("naive", seed=seed), run_path("naive", "assign", seed).model)]
     return UpdateComparison(tied_sizes, half_tied_sizes, half_tied_sizes / tied_sizes, decays[0], decays[1],
                             lr, weight_decay)
-
-
-@dataclass(frozen=True)
-class SymptomResult:
-    """The Lingua report, replayed: train on a meta-initialised model, save, reload into a tied model.
-
-    Attributes (per style, keyed "naive" and "tied_linear"):
-        verdict_while_training: the tie verdict of the model that trained.
-        train_losses: (steps,) training losses.
-        val_trained: validation loss of the model in memory, right after training.
-        val_reloaded: validation loss after ``torch.save(state_dict)`` and loading into a freshly built model.
-        checkpoint_keys_differ: whether the checkpoint's embedding and output tensors hold different values.
-    """
-
-    steps: int
-    verdict_while_training: dict[str, str]
-    train_losses: dict[str, np.ndarray]
-    val_trained: dict[str, float]
-    val_reloaded: dict[str, float]
-    checkpoint_keys_differ: dict[str, bool]
-
-
-def _train_meta_initialised(style: str, steps: int, lr: float, seed: int) -> nn.Module:
-    # large-model loaders build on meta, allocate with to_empty, then fill in the initial values
-    initial = build_model(style, seed=seed, size=TRAIN_SIZE)
-    with torch.no_grad():  # GPT-2's small embedding init: training, not the init, then shapes the tied weight
-        embedding_weight(initial).normal_(0.0, EMBEDDING_INIT_STD, generator=torch.Generator().manual_seed(seed))
-    model = build_model(style, seed=seed, size=TRAIN_SIZE, device="meta")
-    model.to_empty(device="cpu")
-    model.load_state_dict(initial.state_dict())
-    return model
-
-
-def _validation_symptom(steps: int, lr: float, seed: int, val_batches: int) -> SymptomResult:
-    _check_positive("steps", steps, integer=True)
-    _check_positive("lr", lr)
-    _check_positive("val_batches", val_batches, integer=True)
-    verdicts, losses, val_trained, val_reloaded, differ = {}, {}, {}, {}, {}
-    train_batches, val_batch_fn = _batch_fn("train", seed), _batch_fn("val", seed)
-    for style in ("naive", "tied_linear"):
-        torch.manual_seed(seed)
-        model = _train_meta_initialised(style, steps, lr, seed)
-        verdicts[style] = tie_verdict(model)
-        history = train(model, train_batches, steps, lr=lr, device="cpu")
-        losses[style] = np.array(history.losses)
-        val_trained[style] = evaluate_loss(model, val_batch_fn, val_batches)
-        with tempfile.TemporaryDirectory() as folder:
-            path = os.path.join(folder, "model.pt")
-            torch.save(model.state_dict(), path)
-            state = torch.load(path, weights_only=True)
-        differ[style] = "to_logits.weight" in state and not torch.equal(state["token_emb.weight"],
-                                                                        state["to_logits.weight"])
-        reloaded = build_model(style, seed=seed + 1, size=TRAIN_SIZE)
-        reloaded.load_state_dict(state)
-        val_reloaded[style] = evaluate_loss(reloaded, val_batch_fn, val_batches)
-    return SymptomResult(steps, verdicts, losses, val_trained, val_reloaded, differ)
 
 
 def drift_after_path(style: str, path: str, steps: int = 5, lr: float = 1e-2, seed: int = 0) -> DriftResult:
@@ -238,13 +154,3 @@ def compare_half_tied_updates(steps: int = 5, lr: float = 1e-3, weight_decay: fl
     """
     with one_cpu_thread():
         return _compare_half_tied_updates(steps, lr, weight_decay, seed)
-
-
-def validation_symptom(steps: int = 100, lr: float = 2e-2, seed: int = 0, val_batches: int = 2) -> SymptomResult:
-    """Train a naive and a TiedLinear model built via meta -> to_empty; save, reload, compare validation loss.
-
-    The naive model trains untied (to_empty made new Parameters), so its checkpoint holds two different
-    tensors; loading it into a freshly built naive model (tied again) keeps only the last key's values for both.
-    """
-    with one_cpu_thread():
-        return _validation_symptom(steps, lr, seed, val_batches)

@@ -13,8 +13,11 @@ from torch import nn
 from x_transformers import Decoder as XDecoder
 from x_transformers import TransformerWrapper as XTransformerWrapper
 
-from xtlab.model import Decoder, TransformerWrapper
+from xtlab.labs.weight_tying.models import ModelSize, decoder
+from xtlab.model import TransformerWrapper
 from xtlab.threads import one_cpu_thread
+
+LIBRARIES = ("x-transformers", "xtlab")
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class CopyAndPickle:
         copy_follows_itself: editing the copy's own embedding changes the copy's output projection.
         pickles: ``torch.save(model)`` succeeded; pickle_error: its error otherwise.
         state_dict_round_trip: the state_dict loads into a fresh model and gives the same logits.
+        parameters: elements in ``model.parameters()`` (a tied weight counted once): the two models have equal sizes.
     """
 
     library: str
@@ -37,17 +41,20 @@ class CopyAndPickle:
     pickles: bool
     pickle_error: str | None
     state_dict_round_trip: bool
+    parameters: int
 
 
 def build_tied(library: str, seed: int = 0) -> nn.Module:
-    """A tiny tied language model from ``library`` ("x-transformers" or "xtlab")."""
+    """A tiny tied language model from ``library`` ("x-transformers" or "xtlab"), heads of ``dim // heads``."""
+    if library not in LIBRARIES:
+        raise ValueError(f"library must be one of {LIBRARIES}, but got {library!r}")
+    size = ModelSize()
     torch.manual_seed(seed)
     if library == "x-transformers":
-        return XTransformerWrapper(num_tokens=32, max_seq_len=16, tie_embedding=True,
-                                   attn_layers=XDecoder(dim=32, depth=1, heads=2))
-    if library == "xtlab":
-        return TransformerWrapper(32, 16, Decoder(dim=32, depth=1, heads=2), tie_embedding=True)
-    raise ValueError(f"library must be 'x-transformers' or 'xtlab', but got {library!r}")
+        layers = XDecoder(dim=size.dim, depth=size.depth, heads=size.heads, attn_dim_head=size.dim // size.heads)
+        return XTransformerWrapper(num_tokens=size.num_tokens, max_seq_len=size.max_seq_len, tie_embedding=True,
+                                   attn_layers=layers)
+    return TransformerWrapper(size.num_tokens, size.max_seq_len, decoder(size), tie_embedding=True)
 
 
 def _embedding(model: nn.Module) -> torch.Tensor:
@@ -89,4 +96,4 @@ def _copy_and_pickle(library: str, seed: int) -> CopyAndPickle:
     with torch.no_grad():
         round_trip = torch.equal(fresh(tokens), original(tokens))
     return CopyAndPickle(library, type(original.to_logits).__name__, follows_original, follows_itself,
-                         pickles, error, round_trip)
+                         pickles, error, round_trip, sum(p.numel() for p in original.parameters()))

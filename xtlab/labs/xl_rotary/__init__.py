@@ -1,67 +1,91 @@
-"""Lab 03 — XL memories and rotary positions: positions arange(-M, T), memory masks, exact equality.
+"""Lab 03 — XL memories and rotary positions: where memories are recorded and used, which positions keep rotary's
+distances, which slots a mask hides, and what layer dropout does to memories in x-transformers. Every verdict is
+one invariant: segments with memories give the logits of one full causal pass (float64).
 
 The notebook imports this package as ``lab``; every name it uses is listed here."""
 
-from xtlab.labs.xl_rotary.equality import (
-    CONFIGS,
-    EXACT_TOLERANCE,
-    NUM_TOKENS,
-    EmptyMemories,
-    SegmentedProof,
-    attention_weights,
-    build_xl_model,
-    empty_memories,
-    example_tokens,
-    segmented_vs_full,
-)
 from xtlab.labs.xl_rotary.exercises import (
-    EQUALITY_QUESTIONS,
     EXERCISES,
     POSITION_CASES,
-    WHY,
-    check_equality_predictions,
+    check_memory_mask,
     check_memory_positions,
-    equality_outcomes,
+    check_update_memory,
 )
 from xtlab.labs.xl_rotary.layer_dropout import (
     LIBRARIES,
+    LOOP_STEPS,
     MemoryProbe,
     MemoryRouting,
     build_model,
-    match,
+    equal_to,
+    library_version,
+    loop_lines,
     memory_routing,
     predicted_skips,
+    same_object,
     seed_skipping,
+)
+from xtlab.labs.xl_rotary.memory_masks import (
+    MASK_ROWS,
+    MASK_RULES,
+    EmptyMemories,
+    attend_everything,
+    attention_weights,
+    empty_memories,
+    mask_rows_gap,
+    slot_mask,
+    whole_tensor_flag,
 )
 from xtlab.labs.xl_rotary.memory_panels import (
     LOG_FLOOR,
-    all_proofs,
     both_routings,
+    designs_panel,
     empty_memories_panel,
+    plot_designs,
     plot_empty_memories,
     plot_memory_routing,
-    plot_segmented_proof,
-    proof_panel,
     routing_matrix,
     routing_panel,
+    summarize_designs,
     summarize_empty_memories,
-    summarize_proofs,
     summarize_routing,
 )
+from xtlab.labs.xl_rotary.models import (
+    DEPTH,
+    DIM,
+    EXACT_TOLERANCE,
+    GAIN_SPREAD,
+    HEADS,
+    NUM_TOKENS,
+    build_xl_model,
+    example_tokens,
+    shown_diff,
+    size_kwargs,
+)
 from xtlab.labs.xl_rotary.position_panels import (
-    compare_rotary_scores,
-    key_positions_panel,
-    plot_key_positions,
-    plot_rotary_scores,
-    rotary_scores_panel,
-    summarize_key_positions,
-    summarize_rotary_scores,
+    plot_position_schemes,
+    positions_panel,
+    summarize_position_schemes,
 )
 from xtlab.labs.xl_rotary.positions import (
-    KeyPositions,
-    RotaryScores,
-    key_positions,
-    rotary_scores,
+    POSITION_SCHEMES,
+    PositionSchemes,
+    article_order,
+    position_schemes,
+    segment_attention_gap,
+)
+from xtlab.labs.xl_rotary.recording import (
+    DESIGNS,
+    Design,
+    SegmentedProof,
+    all_designs,
+    forward_with_design,
+    segmented_vs_full,
+)
+from xtlab.labs.xl_rotary.xtransformers_check import (
+    XTransformersProof,
+    xtransformers_segmented_vs_full,
+    xtransformers_zero_memories,
 )
 
 check = EXERCISES.check  # lab.check(name, answer) -> PASS / NOT YET / TRY AGAIN

@@ -1,57 +1,68 @@
-"""Lab 03, item 5: layer dropout meets XL memories, in xtlab and in the real x-transformers.
+"""Lab 03, layer dropout meets XL memories, in xtlab and live on the installed x-transformers.
 
-Segment 1 runs in training mode with a seed that makes layer dropout skip one attention layer; segment 2
-runs in eval mode (no dropout) with the memories segment 1 returned. Hooks record, without changing
-anything, which hidden states each returned memory holds and which memory each layer then receives.
-Memories are matched by exact equality (``torch.equal``), so the routing is observed, not inferred.
+Segment A runs in eval mode and returns one memory per attention layer. Segment B runs in training mode with
+those memories and a seed for which layer dropout skips exactly one attention layer. Hooks record, without
+changing anything, which memory each layer receives (by identity with the list passed in) and which layer's
+hidden states each returned memory holds (by exact equality).
+
+In x-transformers (``AttentionLayers.forward``) a dropped layer ``continue``s before it pops its memory and before
+it records its hidden state, so the next layer pops the dropped layer's memory and the returned list is one
+short, each entry holding the next layer's hidden states. xtlab records every memory, skipped or not.
 """
 
 from __future__ import annotations
 
+import inspect
 import random
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 
 import torch
 from torch import nn
 
-from xtlab._checks import check_int, check_probability
+from xtlab._checks import check_choice, check_int, check_probability
+from xtlab.labs.xl_rotary.models import size_kwargs
 from xtlab.model import Decoder, TransformerWrapper
 from xtlab.seeding import seed_everything
 from xtlab.threads import one_cpu_thread
 
 LIBRARIES = ("xtlab", "x-transformers")
 NUM_TOKENS, DIM, HEADS, SEGMENT_LEN = 64, 32, 2, 6
+LOOP_STEPS = {  # what to find in x-transformers' layer loop, in the order the bug needs
+    "layer dropout skips the layer": "random() < layer_dropout",
+    "the layer pops its memory": "mems.pop(0)",
+    "the layer records its hidden state": "hiddens.append(x)",
+    "the memory is normalised at use": "layer_mem = pre_norm(layer_mem)",
+}
 
 
-@dataclass(frozen=True)
-class MemoryRouting:
-    """What one library's memories did when layer dropout skipped an attention layer.
+def library_version(library: str) -> str:
+    """The installed version of ``library`` ("xtlab" or "x-transformers")."""
+    check_choice("library", library, LIBRARIES)
+    try:
+        return version(library)
+    except PackageNotFoundError:
+        return "not installed as a package"
 
-    Attributes:
-        library: "xtlab" or "x-transformers". num_attn_layers: L. seed: the seed segment 1 ran with.
-        skipped_first: attention layers that did not run in segment 1 (observed by hooks).
-        returned_counts: how many memories each of the three segments returned.
-        sources: for each memory returned by segment 1, the attention layer whose hidden states it holds.
-        received_from: for each attention layer in segment 2, the layer that recorded the memory it received
-            (None: it received no memory).
-    """
 
-    library: str
-    num_attn_layers: int
-    seed: int
-    skipped_first: tuple[int, ...]
-    returned_counts: tuple[int, ...]
-    sources: tuple[int | None, ...]
-    received_from: tuple[int | None, ...]
+def loop_lines() -> dict[str, tuple[int, str]]:
+    """step of ``LOOP_STEPS`` -> (line number in the file, the line), read from the installed x-transformers."""
+    from x_transformers.x_transformers import AttentionLayers
 
-    @property
-    def each_layer_gets_its_own(self) -> bool:
-        return self.received_from == tuple(range(self.num_attn_layers))
+    lines, first = inspect.getsourcelines(AttentionLayers.forward)
+    found = {}
+    for step, text in LOOP_STEPS.items():
+        hits = [(first + i, line.strip()) for i, line in enumerate(lines) if line.strip().startswith(text)
+                or f" {text}" in line]
+        if hits:
+            found[step] = hits[0]
+    return found
 
 
 def predicted_skips(library: str, seed: int, num_blocks: int, layer_dropout: float) -> list[bool]:
     """The blocks a training forward pass will skip after ``seed_everything(seed)``: x-transformers draws
     ``random.random()`` per block, xtlab ``torch.rand(num_blocks)`` on the CPU."""
+    check_choice("library", library, LIBRARIES)
     if library == "x-transformers":
         rng = random.Random(seed)
         return [rng.random() < layer_dropout for _ in range(num_blocks)]
@@ -70,24 +81,25 @@ def seed_skipping(library: str, attn_layer: int, depth: int, layer_dropout: floa
 
 
 def build_model(library: str, depth: int, layer_dropout: float) -> nn.Module:
+    """A tiny rotary XL decoder of ``library``: dim 32, 2 heads (x-transformers keeps its default head size)."""
     seed_everything(0)
     if library == "xtlab":
-        return TransformerWrapper(NUM_TOKENS, 64, Decoder(DIM, depth, HEADS, rotary_pos_emb=True,
-                                                          layer_dropout=layer_dropout), max_mem_len=32)
+        layers = Decoder(DIM, depth, HEADS, rotary_pos_emb=True, layer_dropout=layer_dropout, **size_kwargs(DIM, HEADS))
+        return TransformerWrapper(NUM_TOKENS, 64, layers, max_mem_len=32)
     from x_transformers import Decoder as XDecoder
-    from x_transformers import TransformerWrapper as XTW
+    from x_transformers import TransformerWrapper as XTransformerWrapper
 
-    return XTW(num_tokens=NUM_TOKENS, max_seq_len=64, max_mem_len=32,
-               attn_layers=XDecoder(dim=DIM, depth=depth, heads=HEADS, rotary_pos_emb=True,
-                                    layer_dropout=layer_dropout))
+    return XTransformerWrapper(num_tokens=NUM_TOKENS, max_seq_len=64, max_mem_len=32,
+                               attn_layers=XDecoder(dim=DIM, depth=depth, heads=HEADS, rotary_pos_emb=True,
+                                                    layer_dropout=layer_dropout))
 
 
 class MemoryProbe:
-    """Forward hooks on each attention layer: the hidden states it records and the memory it is given.
+    """Forward hooks on each attention layer: whether it ran, the hidden states it recorded, the memory it got.
 
-    xtlab records the normed input of its attention block (even when skipped) and hands ``mem`` to the
-    attention module; x-transformers records the input of the pre-norm and passes the memory through the
-    same pre-norm, so the norm's second call in a layer is the memory.
+    xtlab records the normed input of its attention block (even when skipped) and hands ``mem`` to the attention
+    module; x-transformers records the input of the pre-norm and then passes the memory through that pre-norm, so
+    the norm's second call in a layer is the memory.
     """
 
     def __init__(self, library: str, model: nn.Module):
@@ -98,30 +110,29 @@ class MemoryProbe:
         if library == "xtlab":
             attn_blocks = [b for b in model.attn_layers.layers if b.kind == "attn"]
             for k, block in enumerate(attn_blocks):
-                self.handles.append(block.norm.register_forward_hook(self.xtlab_norm_hook(k)))
-                self.handles.append(block.fn.register_forward_pre_hook(self.xtlab_attn_hook(k), with_kwargs=True))
+                self.handles.append(block.norm.register_forward_hook(self._xtlab_norm_hook(k)))
+                self.handles.append(block.fn.register_forward_pre_hook(self._xtlab_attn_hook(k), with_kwargs=True))
         else:
             layers = model.attn_layers
             norms = [layers.layers[i][0][0] for i, kind in enumerate(layers.layer_types) if kind == "a"]
             for k, norm in enumerate(norms):
-                self.handles.append(norm.register_forward_pre_hook(self.xt_norm_hook(k)))
+                self.handles.append(norm.register_forward_pre_hook(self._xt_norm_hook(k)))
 
-    def xtlab_norm_hook(self, k):
+    def _xtlab_norm_hook(self, k):
         def hook(module, args, output):
             self.recorded[k] = output.detach().clone()
         return hook
 
-    def xtlab_attn_hook(self, k):
+    def _xtlab_attn_hook(self, k):
         def hook(module, args, kwargs):
             self.ran.add(k)
-            mem = kwargs.get("mem")
-            self.received[k] = None if mem is None else mem.detach().clone()
+            self.received[k] = kwargs.get("mem")
         return hook
 
-    def xt_norm_hook(self, k):
+    def _xt_norm_hook(self, k):
         def hook(module, args):
             if k in self.ran:  # the second call in this layer normalises the memory
-                self.received[k] = args[0].detach().clone()
+                self.received[k] = args[0]
             else:
                 self.ran.add(k)
                 self.recorded[k] = args[0].detach().clone()
@@ -136,52 +147,88 @@ class MemoryProbe:
             handle.remove()
 
 
-def match(tensor: torch.Tensor | None, candidates: dict[int, torch.Tensor] | list[torch.Tensor]) -> int | None:
-    """The key of the candidate exactly equal to ``tensor`` (None when tensor is None or nothing matches)."""
-    if tensor is None:
-        return None
+def same_object(tensor: torch.Tensor | None, candidates: list[torch.Tensor]) -> int | None:
+    """The index of the candidate that *is* ``tensor`` (identity), or None."""
+    return next((i for i, candidate in enumerate(candidates) if tensor is candidate), None)
+
+
+def equal_to(tensor: torch.Tensor, candidates: dict[int, torch.Tensor] | list[torch.Tensor]) -> int | None:
+    """The key of the candidate exactly equal to ``tensor`` (same shape, same values), or None."""
     items = candidates.items() if isinstance(candidates, dict) else enumerate(candidates)
-    for key, candidate in items:
-        if candidate.shape == tensor.shape and torch.equal(candidate, tensor):
-            return key
-    return None
+    return next((key for key, c in items if c.shape == tensor.shape and torch.equal(c, tensor)), None)
 
 
-def memory_routing(library: str = "x-transformers", skipped_layer: int = 0, depth: int = 3,
-                   layer_dropout: float = 0.5, seed: int | None = None) -> MemoryRouting:
-    """Run the three-segment experiment on ``library`` and report what its memories did.
+@dataclass(frozen=True)
+class MemoryRouting:
+    """What one library's memories did in a training segment that dropped one attention layer.
+
+    Attributes:
+        library, version: the library and its installed version. num_attn_layers: L. seed: segment B's seed.
+        dropped: attention layers that did not run in segment B (observed by hooks).
+        received: per attention layer, the index of the memory (in the list passed in) it received, by identity;
+            None when it received none or did not run.
+        returned_count: how many memories segment B returned.
+        returned_old: per returned memory, the index of the memory passed in that it continues (by value).
+        returned_new: per returned memory, the attention layer whose segment-B hidden states it appended.
+    """
+
+    library: str
+    version: str
+    num_attn_layers: int
+    seed: int
+    dropped: tuple[int, ...]
+    received: tuple[int | None, ...]
+    returned_count: int
+    returned_old: tuple[int | None, ...]
+    returned_new: tuple[int | None, ...]
+
+    @property
+    def each_layer_gets_its_own(self) -> bool:
+        """Every layer that ran got its own memory, and every layer's memory came back, its own history."""
+        own = tuple(range(self.num_attn_layers))
+        ran_own = all(self.received[k] == k for k in own if k not in self.dropped)
+        return ran_own and self.returned_old == own and self.returned_new == own
+
+    @property
+    def misrouted(self) -> tuple[int, ...]:
+        """Layers that ran with another layer's memory."""
+        return tuple(k for k, got in enumerate(self.received) if k not in self.dropped and got != k)
+
+
+def memory_routing(library: str = "x-transformers", dropped_layer: int = 0, depth: int = 3,
+                   layer_dropout: float = 0.5) -> MemoryRouting:
+    """Run segment A (eval) then segment B (training, ``dropped_layer`` skipped) on ``library``.
 
     Args:
-        library: "xtlab" or "x-transformers". skipped_layer: the attention layer segment 1 should skip
-            (a seed is searched for); ignored when ``seed`` is given.
-        depth: attention layers. layer_dropout: the skip probability in segment 1.
+        library: "xtlab" or "x-transformers". dropped_layer: the attention layer segment B should skip (a seed is
+            searched for; the hooks report what really ran). depth: attention layers. layer_dropout: skip
+            probability per block in segment B.
     """
-    if library not in LIBRARIES:
-        raise ValueError(f"library must be one of {LIBRARIES}, but got {library!r}")
+    check_choice("library", library, LIBRARIES)
     check_int("depth", depth, minimum=1)
     check_probability("layer_dropout", layer_dropout)
-    check_int("skipped_layer", skipped_layer, minimum=0)
-    if skipped_layer >= depth:
-        raise ValueError(f"skipped_layer must be < depth={depth}, but got {skipped_layer}")
-    if seed is None:
-        seed = seed_skipping(library, skipped_layer, depth, layer_dropout)
+    check_int("dropped_layer", dropped_layer, minimum=0)
+    if dropped_layer >= depth:
+        raise ValueError(f"dropped_layer must be < depth={depth}, but got {dropped_layer}")
+    seed = seed_skipping(library, dropped_layer, depth, layer_dropout)
     model = build_model(library, depth, layer_dropout)
-    tokens = torch.randint(0, NUM_TOKENS, (1, 3 * SEGMENT_LEN), generator=torch.Generator().manual_seed(1))
-    segments = tokens.split(SEGMENT_LEN, dim=1)
+    tokens = torch.randint(0, NUM_TOKENS, (1, 2 * SEGMENT_LEN), generator=torch.Generator().manual_seed(1))
+    segment_a, segment_b = tokens.split(SEGMENT_LEN, dim=1)
     probe = MemoryProbe(library, model)
     try:
         with torch.no_grad(), one_cpu_thread():
+            model.eval()
+            _, mems_a = model(segment_a, return_mems=True)
+            mems_a = list(mems_a)
+            probe.reset()
             model.train()
             seed_everything(seed)
-            _, mems1 = model(segments[0], return_mems=True)
-            skipped = tuple(k for k in range(depth) if k not in probe.ran)
-            sources = tuple(match(mem, probe.recorded) for mem in mems1)
+            _, mems_b = model(segment_b, mems=mems_a, return_mems=True)
             model.eval()
-            probe.reset()
-            _, mems2 = model(segments[1], mems=list(mems1), return_mems=True)
-            received = tuple(sources[j] if (j := match(probe.received.get(k), list(mems1))) is not None else None
-                             for k in range(depth))
-            _, mems3 = model(segments[2], mems=list(mems2), return_mems=True)
     finally:
         probe.remove()
-    return MemoryRouting(library, depth, seed, skipped, (len(mems1), len(mems2), len(mems3)), sources, received)
+    dropped = tuple(k for k in range(depth) if k not in probe.ran)
+    received = tuple(same_object(probe.received.get(k), mems_a) for k in range(depth))
+    old = tuple(equal_to(mem[:, :-SEGMENT_LEN], mems_a) for mem in mems_b)
+    new = tuple(equal_to(mem[:, -SEGMENT_LEN:], probe.recorded) for mem in mems_b)
+    return MemoryRouting(library, library_version(library), depth, seed, dropped, received, len(mems_b), old, new)

@@ -1,4 +1,4 @@
-"""Lab 03 plots and panels, items 3-5: the equality proof, empty memories, and layer dropout's memories."""
+"""Lab 03 plots and panels for memories: recording designs, empty memories, and layer dropout's routing."""
 
 from __future__ import annotations
 
@@ -9,68 +9,57 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from xtlab.labs.xl_rotary.equality import (
-    CONFIGS,
-    EXACT_TOLERANCE,
-    EmptyMemories,
-    SegmentedProof,
-    empty_memories,
-    segmented_vs_full,
-)
 from xtlab.labs.xl_rotary.layer_dropout import LIBRARIES, MemoryRouting, memory_routing
+from xtlab.labs.xl_rotary.memory_masks import EmptyMemories, empty_memories
+from xtlab.labs.xl_rotary.models import EXACT_TOLERANCE, shown_diff
+from xtlab.labs.xl_rotary.recording import DESIGNS, SegmentedProof, all_designs
 from xtlab.widgets.figures import new_figure
 from xtlab.widgets.panel import LabPanel
 
 LOG_FLOOR = 1e-18  # an exact 0 cannot sit on a log axis: draw it at the floor
+DESIGN_STYLES = (("#0072B2", "o", "-"), ("#009E73", "s", "--"), ("#D55E00", "^", "-."), ("#CC79A7", "x", ":"))
 
 
-def all_proofs(segment_len: int = 8, num_segments: int = 4, max_mem_len: int = 64,
-               start_from_zeros: bool = False) -> list[SegmentedProof]:
-    """``segmented_vs_full`` for every configuration in ``CONFIGS`` (CPU, float64)."""
-    return [segmented_vs_full(config, segment_len, num_segments, max_mem_len, start_from_zeros)
-            for config in CONFIGS]
-
-
-def plot_segmented_proof(proofs: list[SegmentedProof]) -> Figure:
-    """Max |segmented - full| per segment on a log axis, one line per configuration."""
-    fig = new_figure(7, 3.5)
+def plot_designs(proofs: list[SegmentedProof]) -> Figure:
+    """Max |segmented - full| per segment on a log axis, one line per recording design."""
+    fig = new_figure(7.5, 5.0)
     ax = fig.add_subplot()
-    styles = [("o", "-"), ("s", "--"), ("^", "-."), ("x", ":")]  # overlapping lines stay distinguishable
     for i, proof in enumerate(proofs):
+        color, marker, line = DESIGN_STYLES[i % len(DESIGN_STYLES)]
         segments = np.arange(1, proof.num_segments + 1)
-        marker, line = styles[i % len(styles)]
-        ax.plot(segments, np.maximum(proof.max_abs_diff, LOG_FLOOR), marker=marker, linestyle=line,
-                markersize=9 - 2 * (i % len(styles)), label=proof.label)
-    ax.axhline(EXACT_TOLERANCE, color="gray", linestyle=":", label="float64 rounding bound")
-    ax.set(yscale="log", xlabel="segment", ylabel="max |segmented - full|", ylim=(LOG_FLOOR / 3, 10),
-           title="Segment by segment with memories vs one full pass (float64)")
+        ax.plot(segments, np.maximum(proof.max_abs_diff, LOG_FLOOR), color=color, marker=marker, linestyle=line,
+                markersize=9 - 2 * (i % 2), label=f"{proof.label} ({DESIGNS[proof.label].who})")
+    ax.axhline(EXACT_TOLERANCE, color="gray", linestyle=":", label="float64 tolerance 1e-12")
+    ax.set(yscale="log", xlabel="segment", ylabel="max |segmented - full| (logits)", ylim=(LOG_FLOOR / 3, 30),
+           title="Above the dotted line, a design breaks segmented = full")
     ax.set_xticks(np.arange(1, proofs[0].num_segments + 1))
-    ax.legend(fontsize=7, loc="center right")
+    fig.legend(fontsize=7, loc="outside lower center", ncols=1)
     return fig
 
 
-def summarize_proofs(proofs: list[SegmentedProof]) -> str:
-    rows = "".join(f"<tr><td>{p.label}</td><td>{p.worst:.1e}</td><td>{p.equal}</td></tr>" for p in proofs)
-    return f"<table><tr><th>configuration</th><th>worst</th><th>equal</th></tr>{rows}</table>"
+def summarize_designs(proofs: list[SegmentedProof]) -> str:
+    rows = "".join(f"<tr><td>{p.label}</td><td>{DESIGNS[p.label].who}</td><td>{shown_diff(p.worst)}</td>"
+                   f"<td>{p.equal}</td></tr>" for p in proofs)
+    return f"<table><tr><th>design</th><th>who</th><th>worst</th><th>equal</th></tr>{rows}</table>"
 
 
-def proof_panel() -> LabPanel:
-    """Segment length, number of segments, memory length and the zero start; every configuration re-runs."""
+def designs_panel() -> LabPanel:
+    """Segment length, number of segments, memory length and unit gains; every design re-runs."""
     controls = {
         "segment_len": widgets.IntSlider(value=8, min=1, max=16, description="segment T"),
         "num_segments": widgets.IntSlider(value=4, min=1, max=6, description="segments"),
         "max_mem_len": widgets.IntSlider(value=64, min=1, max=96, description="max_mem_len"),
-        "start_from_zeros": widgets.Checkbox(value=False, description="start from zero memories"),
+        "unit_gains": widgets.Checkbox(value=False, description="norm gains at 1 (untrained)"),
     }
-    return LabPanel(controls, compute=all_proofs, plot=plot_segmented_proof, summarize=summarize_proofs,
-                    title="The exact-equality proof")
+    return LabPanel(controls, compute=all_designs, plot=plot_designs, summarize=summarize_designs,
+                    title="Recording designs under the invariant")
 
 
 def plot_empty_memories(result: EmptyMemories) -> Figure:
     """Head-averaged attention weights of layer 0: no memories, zero memories masked, zero memories unmasked."""
     fig = new_figure(9, 3.2)
     axes = fig.subplots(1, 3)
-    titles = {"none": "mems=None", "mask on": "zero mems, mask on", "mask off": "zero mems, mask off (bug)"}
+    titles = {"none": "mems=None", "mask on": "zero mems, slot mask", "mask off": "zero mems, no mask (bug)"}
     for ax, (key, title) in zip(axes, titles.items(), strict=True):
         weights = result.weights[key]
         offset = 0 if key == "none" else result.num_mems
@@ -78,16 +67,17 @@ def plot_empty_memories(result: EmptyMemories) -> Figure:
         image = ax.imshow(weights, vmin=0, vmax=1, cmap="viridis", extent=extent, aspect="auto")
         if offset:
             ax.axvline(-0.5, color="white", linewidth=1.5)
-        ax.set(title=title, xlabel="key position (memory < 0)", ylabel="query")
-    fig.colorbar(image, ax=axes, shrink=0.8, label="weight")
+        ax.set(title=title, xlabel="key position (memory < 0)", ylabel="query position")
+    fig.colorbar(image, ax=axes, shrink=0.8, label="attention weight")
+    fig.suptitle("Unmasked zero memories take weight from the real keys (left of the white line)", fontsize=10)
     return fig
 
 
 def summarize_empty_memories(result: EmptyMemories) -> str:
     d, w = result.max_abs_diff, result.memory_weight
-    return (f"max |logits(zero mems) - logits(mems=None)|: mask on {d['mask on']:.1e}, mask off {d['mask off']:.2g}. "
-            f"Weight on memory columns (mean per query): mask on {w['mask on']:.2g}, "
-            f"mask off {w['mask off']:.2g}.")
+    return (f"max |logits(zero mems) - logits(mems=None)|: slot mask {shown_diff(d['mask on'])}, "
+            f"no mask {shown_diff(d['mask off'])}. "
+            f"Weight on memory columns (mean per query): slot mask {w['mask on']:.2g}, no mask {w['mask off']:.2g}.")
 
 
 def empty_memories_panel() -> LabPanel:
@@ -101,53 +91,50 @@ def empty_memories_panel() -> LabPanel:
 
 
 @lru_cache(maxsize=32)
-def both_routings(skipped_layer: int = 0, depth: int = 3) -> tuple[MemoryRouting, ...]:
-    """``memory_routing`` for xtlab and for x-transformers, each skipping ``skipped_layer`` in segment 1.
+def both_routings(dropped_layer: int = 0, depth: int = 3) -> tuple[MemoryRouting, ...]:
+    """``memory_routing`` for xtlab and for x-transformers, each dropping ``dropped_layer`` in segment B.
     Cached: the runs are deterministic, and building x-transformers models is the slow part of a redraw."""
-    return tuple(memory_routing(library, skipped_layer, depth) for library in LIBRARIES)
+    return tuple(memory_routing(library, dropped_layer, depth) for library in LIBRARIES)
 
 
 def routing_matrix(routing: MemoryRouting) -> np.ndarray:
-    """(L, L + 1) ones where receiving layer k (row) got the memory recorded by layer s (column; last: none)."""
+    """(L, L + 1): 1 where attention layer k (row) received memory j (column; last column: none or did not run)."""
     n = routing.num_attn_layers
     matrix = np.zeros((n, n + 1))
-    for k, source in enumerate(routing.received_from):
-        matrix[k, n if source is None else source] = 1
+    for k, got in enumerate(routing.received):
+        matrix[k, n if got is None else got] = 1
     return matrix
 
 
 def plot_memory_routing(routings: tuple[MemoryRouting, ...]) -> Figure:
-    """Per library: which recorded memory each attention layer receives after a layer was dropped."""
-    fig = new_figure(8, 4)
-    axes = fig.subplots(1, len(routings))
-    for ax, routing in zip(np.atleast_1d(axes), routings, strict=True):
+    """Per library: which memory each attention layer received in the segment that dropped a layer."""
+    fig = new_figure(8, 4.2)
+    axes = np.atleast_1d(fig.subplots(1, len(routings)))
+    for ax, routing in zip(axes, routings, strict=True):
         n = routing.num_attn_layers
-        ax.imshow(routing_matrix(routing), cmap="Greens", vmin=0, vmax=1.2)
+        ax.imshow(routing_matrix(routing), cmap="Blues", vmin=0, vmax=1.2)
         for k in range(n):
-            ax.add_patch(_diagonal_cell(k))
+            ax.add_patch(Rectangle((k - 0.5, k - 0.5), 1, 1, fill=False, edgecolor="#D55E00", linestyle="--"))
         ax.set_xticks(range(n + 1), [*map(str, range(n)), "none"])
-        ax.set_yticks(range(n))
-        skipped = ", ".join(map(str, routing.skipped_first)) or "none"
-        ax.set(title=f"{routing.library}: {routing.returned_counts[0]} memories returned\n(layer {skipped} dropped)",
-               xlabel="memory recorded by layer", ylabel="layer receiving it (next segment)")
+        ax.set_yticks(range(n), [f"{k} (dropped)" if k in routing.dropped else str(k) for k in range(n)])
+        ax.set(title=f"{routing.library} {routing.version}\n{routing.returned_count} of {n} memories returned",
+               xlabel="memory passed in (index in the list)", ylabel="attention layer")
+    fig.suptitle("Off the dashed diagonal, a layer attends to another layer's memory", fontsize=10)
     return fig
 
 
-def _diagonal_cell(k: int) -> Rectangle:
-    return Rectangle((k - 0.5, k - 0.5), 1, 1, fill=False, edgecolor="tab:red", linestyle="--", linewidth=1)
-
-
 def summarize_routing(routings: tuple[MemoryRouting, ...]) -> str:
-    parts = [f"{r.library}: memories returned per segment {list(r.returned_counts)}; layer k received the memory of "
-             f"layer {['none' if s is None else s for s in r.received_from]}; each layer gets its own: "
-             f"{r.each_layer_gets_its_own}" for r in routings]
-    return "<br>".join(parts) + "<br>Dashed red: where each layer's own memory should be."
+    parts = [f"{r.library} {r.version}: dropped {list(r.dropped)}; layer k received memory "
+             f"{['none' if s is None else s for s in r.received]}; returned memories continue "
+             f"{list(r.returned_old)} with the hidden states of layers {list(r.returned_new)}; each layer keeps its "
+             f"own: {r.each_layer_gets_its_own}" for r in routings]
+    return "<br>".join(parts)
 
 
 def routing_panel() -> LabPanel:
-    """Which attention layer segment 1 drops, and the depth; both libraries re-run."""
+    """Which attention layer the training segment drops, and the depth; both libraries re-run."""
     controls = {
-        "skipped_layer": widgets.Dropdown(options=[0, 1, 2, 3], value=0, description="dropped layer"),
+        "dropped_layer": widgets.Dropdown(options=[0, 1, 2, 3], value=0, description="dropped layer"),
         "depth": widgets.IntSlider(value=3, min=2, max=4, description="depth"),
     }
     return LabPanel(controls, compute=both_routings, plot=plot_memory_routing, summarize=summarize_routing,

@@ -1,123 +1,116 @@
-"""Lab 03, items 1-2: the positions memory keys get, and what rotary makes of them.
+"""Lab 03, positions: which rotary positions memory keys may get, judged by the segmented-equals-full invariant.
 
-Pure functions over ``xtlab.model.rotary``: no model is trained, nothing is random.
+Rotary attention only sees differences of positions. So any numbering that keeps every (query, key) offset of the
+full pass is right, wherever it starts: ``arange(-M, T)`` and ``arange(0, M + T)`` alike. Numbering memories and
+current tokens both from 0 overlaps them and changes the offsets. The test is one rotary attention head, built with
+xtlab's ``RotaryEmbedding``, run over M + T hidden states at once and as one segment with M memories.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from xtlab._checks import check_int
-from xtlab.model.rotary import RotaryEmbedding, apply_rotary, memory_positions
+from xtlab.labs.xl_rotary.models import EXACT_TOLERANCE
+from xtlab.model.rotary import RotaryEmbedding, apply_rotary
+
+POSITION_SCHEMES: dict[str, Callable[[int, int], list[int]]] = {
+    "arange(-M, T)": lambda m, t: list(range(-m, t)),
+    "arange(0, M + T)": lambda m, t: list(range(m + t)),
+    "both from 0 (overlap)": lambda m, t: list(range(m)) + list(range(t)),
+}
 
 
-@dataclass(frozen=True)
-class KeyPositions:
-    """Positions of ``[memory ; current]`` keys under both modes.
-
-    Attributes:
-        num_mems (M), seq_len (T).
-        continuous: ``arange(-M, T)`` (the fix). restart: ``[0..M-1, 0..T-1]`` (the bug).
-        is_memory: (M + T,) True for the memory keys.
-    """
-
-    num_mems: int
-    seq_len: int
-    continuous: np.ndarray
-    restart: np.ndarray
-    is_memory: np.ndarray
-
-    @property
-    def continuous_list(self) -> list[int]:
-        return [int(p) for p in self.continuous]
-
-    @property
-    def strictly_increasing(self) -> dict[str, bool]:
-        """Whether the keys' positions grow one by one from oldest to newest, per mode."""
-        return {mode: bool(np.all(np.diff(getattr(self, mode)) == 1)) for mode in ("continuous", "restart")}
+def article_order(num_mems: int, seq_len: int) -> list[int]:
+    """The order the article prints for its example: memories newest-first, ``[-1, -2, ..., -M, 0, ..., T-1]``."""
+    return list(range(-1, -num_mems - 1, -1)) + list(range(seq_len))
 
 
-def key_positions(num_mems: int, seq_len: int) -> KeyPositions:
-    """Positions given to M memory keys and T current keys, continuous vs restarted."""
-    check_int("num_mems", num_mems, minimum=0)
-    check_int("seq_len", seq_len, minimum=1)
-    cont = memory_positions(num_mems, seq_len, "continuous").numpy()
-    restart = memory_positions(num_mems, seq_len, "restart").numpy()
-    is_memory = np.arange(num_mems + seq_len) < num_mems
-    return KeyPositions(num_mems, seq_len, cont, restart, is_memory)
+def _attend(q_in, kv_in, q_pos, k_pos, allowed, weights, rotary):
+    w_q, w_k, w_v = weights
+    q = apply_rotary(q_in @ w_q, rotary(q_pos))
+    k = apply_rotary(kv_in @ w_k, rotary(k_pos))
+    scores = (q @ k.T) / q.shape[-1] ** 0.5
+    return scores.masked_fill(~allowed, float("-inf")).softmax(-1) @ (kv_in @ w_v)
 
 
-@dataclass(frozen=True)
-class RotaryScores:
-    """Rotary query-key scores for every causal (query, key) pair, by true distance.
-
-    The query and key vectors are the same all-ones vector at every position, so the score can only
-    depend on the positions rotary gives them: ``score = f(assigned distance)``.
-
-    Attributes:
-        mode: "continuous" or "restart".
-        true_distance: (P,) i - j with the memory keys at their true positions -M..-1.
-        assigned_distance: (P,) the distance rotary sees under ``mode``.
-        score: (P,) q_i . k_j after rotation. is_memory: (P,) True for pairs whose key is a memory.
-        curve_distance, curve_score: the reference f(d) for d in 0..M+T-1 (what a pair at true distance d
-            should score).
-    """
-
-    mode: str
-    num_mems: int
-    seq_len: int
-    true_distance: np.ndarray
-    assigned_distance: np.ndarray
-    score: np.ndarray
-    is_memory: np.ndarray
-    curve_distance: np.ndarray
-    curve_score: np.ndarray
-
-    @property
-    def max_error(self) -> float:
-        """Largest |score - f(true distance)| over all pairs: 0 when positions are continuous."""
-        expected = self.curve_score[self.true_distance]
-        return float(np.abs(self.score - expected).max())
-
-    @property
-    def memory_keys_seen_in_future(self) -> int:
-        """(query, memory key) pairs whose assigned distance is negative: the memory looks like a future token."""
-        return int(np.sum(self.is_memory & (self.assigned_distance < 0)))
-
-    @property
-    def memory_pairs_misplaced(self) -> int:
-        """(query, memory key) pairs whose assigned distance differs from the true one."""
-        return int(np.sum(self.is_memory & (self.assigned_distance != self.true_distance)))
+def _positions_tensor(positions: Sequence[int], count: int) -> torch.Tensor:
+    if isinstance(positions, torch.Tensor):
+        positions = positions.tolist()
+    if isinstance(positions, (str, bytes)) or not isinstance(positions, Sequence):
+        raise TypeError(f"positions must be a list of ints, but got {type(positions).__name__}: {positions!r:.80}")
+    if not all(isinstance(p, (int, np.integer)) and not isinstance(p, (bool, np.bool_)) for p in positions):
+        raise TypeError(f"positions must hold ints only, but got {list(positions)!r:.80}")
+    if len(positions) != count:
+        raise ValueError(f"positions must hold M + T = {count} entries, but got {len(positions)}")
+    return torch.tensor([int(p) for p in positions], dtype=torch.long)
 
 
-def rotary_scores(num_mems: int, seq_len: int, mode: str = "continuous", dim_head: int = 32) -> RotaryScores:
-    """Score every causal (query i, key j) pair with xtlab's rotary module.
+def segment_attention_gap(positions: Sequence[int], num_mems: int, seq_len: int, dim_head: int = 16,
+                          seed: int = 0) -> float:
+    """Max |segment output - full output| of one rotary attention head (float64).
 
-    Queries sit at 0..T-1, current keys at 0..T-1 (j <= i) and memory keys at their true positions -M..-1,
-    but rotary is given the positions ``memory_positions(M, T, mode)``. Computed in float64.
+    Full pass: M + T hidden states at positions 0 .. M+T-1, causal. Segment pass: the last T as queries, keys
+    ``[M memories ; T current]`` at ``positions`` (queries at ``positions[M:]``), every memory visible.
+
+    Args:
+        positions: M + T ints, the key positions to test.
+        num_mems (M), seq_len (T). dim_head: the head size (even). seed: the hidden states and projections.
     """
     check_int("num_mems", num_mems, minimum=0)
     check_int("seq_len", seq_len, minimum=1)
     check_int("dim_head", dim_head, minimum=2)
+    if dim_head % 2:
+        raise ValueError(f"dim_head must be even for rotary, but got {dim_head}")
+    check_int("seed", seed, minimum=0)
+    key_pos = _positions_tensor(positions, num_mems + seq_len)
+    n = num_mems + seq_len
+    generator = torch.Generator().manual_seed(seed)
+    hidden = torch.randn(n, dim_head, generator=generator, dtype=torch.float64)
+    weights = [torch.randn(dim_head, dim_head, generator=generator, dtype=torch.float64) / dim_head**0.5
+               for _ in range(3)]
     rotary = RotaryEmbedding(dim_head)
-    ones = torch.ones(dim_head, dtype=torch.float64)
-    query_pos = torch.arange(seq_len)
-    key_pos = memory_positions(num_mems, seq_len, mode)  # assigned
-    true_key_pos = memory_positions(num_mems, seq_len, "continuous")
-    q = apply_rotary(ones.expand(seq_len, -1), rotary(query_pos))  # (T, d)
-    k = apply_rotary(ones.expand(num_mems + seq_len, -1), rotary(key_pos))  # (M+T, d)
-    scores = q @ k.T  # (T, M+T)
-    true_dist = query_pos[:, None] - true_key_pos[None, :]
-    causal = true_dist >= 0
-    assigned_dist = query_pos[:, None] - key_pos[None, :]
-    is_memory = (torch.arange(num_mems + seq_len) < num_mems).expand(seq_len, -1)
+    causal = torch.ones(n, n, dtype=torch.bool).tril()
+    full = _attend(hidden, hidden, torch.arange(n), torch.arange(n), causal, weights, rotary)[num_mems:]
+    segment = _attend(hidden[num_mems:], hidden, key_pos[num_mems:], key_pos, causal[num_mems:], weights, rotary)
+    return float((segment - full).abs().max())
 
-    curve_d = torch.arange(num_mems + seq_len)
-    qc = apply_rotary(ones.expand(len(curve_d), -1), rotary(curve_d))
-    k0 = apply_rotary(ones[None], rotary(torch.zeros(1, dtype=torch.long)))
-    curve = (qc @ k0.T)[:, 0]  # f(d): query at d, key at 0
-    return RotaryScores(mode, num_mems, seq_len, true_dist[causal].numpy(), assigned_dist[causal].numpy(),
-                        scores[causal].numpy(), is_memory[causal].numpy(), curve_d.numpy(), curve.numpy())
+
+@dataclass(frozen=True)
+class PositionSchemes:
+    """Every scheme of ``POSITION_SCHEMES`` for one (M, T).
+
+    Attributes:
+        positions: scheme -> the M + T key positions. gap: scheme -> max |segment - full| of one attention head.
+    """
+
+    num_mems: int
+    seq_len: int
+    positions: dict[str, list[int]]
+    gap: dict[str, float]
+
+    @property
+    def agrees(self) -> dict[str, bool]:
+        """scheme -> the segment reproduces the full pass (below ``EXACT_TOLERANCE``)."""
+        return {scheme: gap < EXACT_TOLERANCE for scheme, gap in self.gap.items()}
+
+    @property
+    def offsets_kept(self) -> dict[str, bool]:
+        """scheme -> every query-key offset equals the full pass's (the only thing rotary sees)."""
+        true = np.arange(-self.num_mems, self.seq_len)
+        return {scheme: bool(np.array_equal(np.subtract.outer(p[self.num_mems:], p),
+                                            np.subtract.outer(true[self.num_mems:], true)))
+                for scheme, p in ((s, np.array(v)) for s, v in self.positions.items())}
+
+
+def position_schemes(num_mems: int = 4, seq_len: int = 8) -> PositionSchemes:
+    """Positions and the one-head invariant for each scheme."""
+    check_int("num_mems", num_mems, minimum=0)
+    check_int("seq_len", seq_len, minimum=1)
+    positions = {scheme: build(num_mems, seq_len) for scheme, build in POSITION_SCHEMES.items()}
+    gap = {scheme: segment_attention_gap(p, num_mems, seq_len) for scheme, p in positions.items()}
+    return PositionSchemes(num_mems, seq_len, positions, gap)

@@ -1,0 +1,113 @@
+"""Every number and verdict the stored Lab 03 notebook prints, recomputed from the lab's pure functions."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from xtlab.course import verdict_of
+from xtlab.labs import xl_rotary as lab
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = ROOT / "notebooks" / "03_xl_rotary.ipynb"
+TOL = lab.EXACT_TOLERANCE
+
+
+def stored_text_of(path: Path) -> str:
+    cells = json.loads(path.read_text())["cells"]
+    outputs = [output for cell in cells if cell["cell_type"] == "code" for output in cell["outputs"]]
+    return "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", "")) for o in outputs)
+
+
+@pytest.fixture(scope="module")
+def text() -> str:
+    return stored_text_of(NOTEBOOK)
+
+
+@pytest.fixture(scope="module")
+def designs():
+    return {p.label: p for p in lab.all_designs(segment_len=8, num_segments=4, max_mem_len=64)}
+
+
+def test_notebook_defines_only_the_exercise_answers():
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    code = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
+    defined = [line.split("(")[0].removeprefix("def ") for line in code.splitlines() if line.startswith("def ")]
+    assert defined == ["positions_with_memory", "memory_mask", "update_memory"]
+    assert "class " not in code and "nn.Module" not in code
+
+
+def test_recording_designs(text, designs):
+    for label, proof in designs.items():
+        assert (f"{label:<46} ({lab.DESIGNS[label].who}): worst |segmented - full| {lab.shown_diff(proof.worst)}, "
+                f"equal: {proof.equal}") in text
+    assert {label for label, p in designs.items() if p.equal} == {"record after the norm, use as is",
+                                                                   "record before the norm, normalise at use"}
+    assert "Answer (computed): xtlab's and x-transformers' (each normalises the memory once)" in text
+    twice = lab.segmented_vs_full("record after the norm, normalise again at use", unit_gains=True)
+    assert f"normalising twice is off by only {lab.shown_diff(twice.worst)}, still not equal: True" in text
+    xt = lab.xtransformers_segmented_vs_full()
+    params = sum(p.numel() for p in lab.build_xl_model().parameters())
+    assert (f"x-transformers {xt.version} ({xt.num_params} parameters; xtlab's model: {params}): worst "
+            f"|segmented - full| {lab.shown_diff(xt.worst)}, equal: {xt.equal}") in text
+    assert "float64: equal: True" in text
+
+
+def test_positions(text):
+    schemes = lab.position_schemes(num_mems=4, seq_len=8)
+    for scheme, positions in schemes.positions.items():
+        assert f"{scheme:<22} {positions}" in text
+        assert (f"offsets of the full pass: {schemes.offsets_kept[scheme]}; max |segment - full| "
+                f"{lab.shown_diff(schemes.gap[scheme])}; equal: {schemes.agrees[scheme]}") in text
+    assert "Answer (computed): arange(-M, T) and arange(0, M + T)" in text
+    restarted = lab.segmented_vs_full(mem_positions="restart")
+    assert f"memories restarted at 0: worst |segmented - full| {lab.shown_diff(restarted.worst)}, equal: False" in text
+
+
+def test_empty_memories_and_masks(text):
+    empty = lab.empty_memories(num_mems=4, seq_len=8)
+    assert (f"no mask: max |logits(zero mems) - logits(mems=None)| {lab.shown_diff(empty.max_abs_diff['mask off'])}; "
+            f"weight on memory columns per query {empty.memory_weight['mask off']:.2f}") in text
+    assert "slot mask: max |logits(zero mems) - logits(mems=None)| < 1e-12; weight on memory columns per query 0.00" \
+        in text
+    assert "Answer (computed): different logits" in text
+    xt = lab.xtransformers_zero_memories(num_mems=4, seq_len=8)
+    assert f"without mem_masks {lab.shown_diff(xt['no mem_masks'])}; with an all-False mem_masks < 1e-12" in text
+    for rule, mask in lab.MASK_RULES.items():
+        block = "\n".join([rule] + [f"    {row:<40} max |diff| {lab.shown_diff(gap)}"
+                                    for row, gap in lab.mask_rows_gap(mask).items()])
+        assert block in text
+
+
+def test_layer_dropout_routing(text):
+    for step, (line, code) in lab.loop_lines().items():
+        assert f"line {line}: {step:<36} {code}" in text
+    assert "the skip comes before the pop and before the recording: True" in text
+    xt = lab.memory_routing("x-transformers", dropped_layer=0, depth=3)
+    assert (f"x-transformers {xt.version}: dropped layers [0]; layers 0..2 received memories "
+            f"{['none' if got is None else got for got in xt.received]}") in text
+    status = "fixed" if xt.each_layer_gets_its_own else "still present"
+    assert f"x-transformers {xt.version}: the misrouting is {status}" in text
+    assert "Answer (computed): layer 0's (memory 0)" in text
+    mine = lab.memory_routing("xtlab", dropped_layer=0, depth=3)
+    assert mine.each_layer_gets_its_own and "each layer keeps its own: True" in text
+
+
+def test_audit_verdicts(text, designs):
+    schemes = lab.position_schemes(num_mems=4, seq_len=8)
+    gap = schemes.gap
+    empty = lab.empty_memories(num_mems=4, seq_len=8)
+    whole = lab.mask_rows_gap(lab.whole_tensor_flag)
+    ok = {label: p.equal for label, p in designs.items()}
+    verdicts = [
+        verdict_of(empty.max_abs_diff["mask off"] >= TOL),
+        verdict_of(gap["arange(-M, T)"] < TOL and gap["both from 0 (overlap)"] >= TOL,
+                   caveat=gap["arange(0, M + T)"] < TOL),
+        verdict_of(lab.segment_attention_gap(lab.article_order(2, 5), 2, 5) < TOL),
+        verdict_of(empty.max_abs_diff["mask on"] < TOL, caveat=whole["fresh row: all-zero memory"] >= TOL),
+        verdict_of(ok["record after the norm, use as is"] and not ok["record before the norm, use as is"],
+                   caveat=ok["record before the norm, normalise at use"]),
+    ]
+    assert verdicts == ["holds", "holds with a caveat", "does not hold", "holds with a caveat", "holds with a caveat"]
+    for number, verdict in enumerate(verdicts, start=1):
+        assert f"{number}. [{verdict}]" in text
