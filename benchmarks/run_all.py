@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 BENCHMARK_DIR = Path(__file__).resolve().parent
-BENCHMARKS = ("import_time", "core_throughput", "widgets_speed", "notebooks_speed")
+BENCHMARKS = ("import_time", "core_throughput", "adamw_implementations", "widgets_speed", "notebooks_speed")
+WITH_DEVICE = ("core_throughput", "adamw_implementations")  # the benchmarks that take --device
 
 
 def run_benchmark(name: str, extra_args: list[str]) -> tuple[int, str]:
@@ -25,7 +26,7 @@ def run_benchmark(name: str, extra_args: list[str]) -> tuple[int, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu", help="passed to core_throughput (cuda: the GPU sizes, bf16)")
+    parser.add_argument("--device", default="cpu", help=f"passed to {WITH_DEVICE} (cuda: the GPU sizes)")
     parser.add_argument("--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {BENCHMARKS}")
     parser.add_argument("--output", type=Path, help="also write all tables to this markdown file")
     args = parser.parse_args(argv)
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     sections, failed = [], []
     for name in chosen:
         start = time.perf_counter()
-        code, table = run_benchmark(name, ["--device", args.device] if name == "core_throughput" else [])
+        code, table = run_benchmark(name, ["--device", args.device] if name in WITH_DEVICE else [])
         print(table, flush=True)
         print(f"[{name}: {time.perf_counter() - start:.0f} s, exit {code}]", file=sys.stderr, flush=True)
         sections.append(table)

@@ -30,8 +30,10 @@ from harness import machine_info, markdown_table, median, percentile, report, ve
 import xtlab.labs
 import xtlab.widgets.panel as panel_module
 
-TARGET_MEDIAN_S = 0.250
-TARGET_P95_S = 0.500
+TARGET_MEDIAN_S = 0.150
+TARGET_P95_S = 0.300
+GOAL_MEDIAN_S = 0.100
+MIN_CHANGES_PER_PANEL = 20
 STAGES = ("compute", "plot", "png")  # where a re-draw spends its time: the lab's function, matplotlib, rendering
 
 
@@ -218,35 +220,55 @@ def _run_panels(factories, times: int, current: list) -> list[ControlTiming]:
 
 
 def results_table(timings: list[ControlTiming]) -> str:
-    rows = []
+    """One row per panel: every change of every control together (each control driven to its extremes)."""
+    panels: dict[str, list[ControlTiming]] = {}
     for timing in timings:
-        if timing.seconds:
-            mid, p95 = median(timing.seconds), percentile(timing.seconds, 95)
-            ok = mid <= TARGET_MEDIAN_S and p95 <= TARGET_P95_S
-            stages = " / ".join(f"{median(timing.stages[stage]) * 1000:.0f}" if timing.stages[stage] else "-"
-                                for stage in STAGES)
-            rows.append([timing.panel, timing.control, len(timing.seconds), f"{mid * 1000:.0f}", f"{p95 * 1000:.0f}",
-                         stages, timing.failures, "ok" if ok and not timing.failures else "**miss**"])
-        else:
-            rows.append([timing.panel, timing.control, 0, "-", "-", "-", timing.failures, "no samples"])
-    headers = ["panel", "control", "changes", "median ms", "p95 ms", "median ms compute / plot / png", "no re-draw",
-               "target"]
+        panels.setdefault(timing.panel, []).append(timing)
+    rows = []
+    for panel, controls in panels.items():
+        seconds = [s for timing in controls for s in timing.seconds]
+        failures = sum(timing.failures for timing in controls)
+        if not seconds:
+            rows.append([panel, len(controls), 0, "-", "-", "-", "-", failures, "no samples"])
+            continue
+        mid, p95 = median(seconds), percentile(seconds, 95)
+        ok = mid <= TARGET_MEDIAN_S and p95 <= TARGET_P95_S and not failures and len(seconds) >= MIN_CHANGES_PER_PANEL
+        stages = " / ".join(
+            f"{median([x for t in controls for x in t.stages[stage]]) * 1000:.0f}"
+            if any(t.stages[stage] for t in controls) else "-" for stage in STAGES)
+        rows.append([panel, len(controls), len(seconds), f"{mid * 1000:.0f}", f"{p95 * 1000:.0f}",
+                     f"{max(seconds) * 1000:.0f}", stages, failures, "pass" if ok else "**fail**"])
+    headers = ["panel", "controls", "changes", "median ms", "p95 ms", "max ms", "median ms compute / plot / png",
+               "no re-draw", "target"]
     return markdown_table(headers, rows)
+
+
+def panels_meet_target(timings: list[ControlTiming]) -> bool:
+    panels: dict[str, list[float]] = {}
+    for timing in timings:
+        if timing.failures:
+            return False
+        panels.setdefault(timing.panel, []).extend(timing.seconds)
+    return bool(panels) and all(
+        len(seconds) >= MIN_CHANGES_PER_PANEL and median(seconds) <= TARGET_MEDIAN_S
+        and percentile(seconds, 95) <= TARGET_P95_S for seconds in panels.values())
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--times", type=int, default=10, help="value changes per control")
+    parser.add_argument("--times", type=int, default=20, help="value changes per control (each control's values "
+                                                                   "include its extremes)")
     args = parser.parse_args(argv)
     factories = discover_panel_factories()
     timings = run_panels(factories, args.times)
     samples = [s for t in timings for s in t.seconds]
-    met = bool(samples) and all(
-        median(t.seconds) <= TARGET_MEDIAN_S and percentile(t.seconds, 95) <= TARGET_P95_S and not t.failures
-        for t in timings)
+    met = panels_meet_target(timings)
     notes = [f"{len(factories)} panels found: {', '.join(factories) or 'none'}.",
-             f"targets per control: median <= {TARGET_MEDIAN_S * 1000:.0f} ms, p95 <= {TARGET_P95_S * 1000:.0f} ms "
-             f"from `.value =` to finished re-draw (figure rendered to PNG): {verdict(met)}."]
+             f"target per panel (>= {MIN_CHANGES_PER_PANEL} changes): median <= {TARGET_MEDIAN_S * 1000:.0f} ms and "
+             f"p95 <= {TARGET_P95_S * 1000:.0f} ms from `.value =` to the finished re-draw (figure rendered to PNG; "
+             f"goal median <= {GOAL_MEDIAN_S * 1000:.0f} ms): {verdict(met)}.",
+             "a panel caches results by control values, so a value visited again skips its computation, as it "
+             "does for a learner."]
     if samples:
         notes.append(f"all changes: median {median(samples) * 1000:.0f} ms, "
                      f"p95 {percentile(samples, 95) * 1000:.0f} ms.")

@@ -121,3 +121,16 @@ def test_notebook_cell_timing_from_metadata(bench):
 def test_run_all_refuses_unknown_benchmarks(bench):
     with pytest.raises(SystemExit, match="unknown"):
         bench["run_all"].main(["--only", "nope"])
+
+
+def test_widget_target_needs_enough_changes_and_fast_medians(bench):
+    widgets_speed = bench["widgets_speed"]
+    timing = widgets_speed.ControlTiming
+
+    fast = [timing("p", "a", seconds=[0.05] * 12), timing("p", "b", seconds=[0.06] * 10)]
+    assert widgets_speed.panels_meet_target(fast)
+    assert not widgets_speed.panels_meet_target([timing("p", "a", seconds=[0.05] * 5)])  # too few changes
+    assert not widgets_speed.panels_meet_target([timing("p", "a", seconds=[0.2] * 25)])  # median too slow
+    assert not widgets_speed.panels_meet_target([timing("p", "a", seconds=[0.05] * 25, failures=1)])
+    table = widgets_speed.results_table(fast + [timing("q", "a", seconds=[0.4] * 20)])
+    assert "| p | 2 | 22 | 50 | 60 | 60 | - / - / - | 0 | pass |" in table and "| q | 1 | 20 | 400 |" in table

@@ -46,8 +46,8 @@ def test_catalog_files_packages_and_readme_agree():
     packages = sorted(path.name for path in (ROOT / "xtlab" / "labs").iterdir() if (path / "__init__.py").exists())
     assert packages == sorted(lab.package for lab in LABS)
     readme = (ROOT / "README.md").read_text()
-    rows = re.findall(r"^\| (\d\d) \| `notebooks/(\S+)\.ipynb` \| `xtlab\.labs\.(\w+)` \|", readme, re.M)
-    assert rows == [(f"{lab.number:02d}", lab.stem, lab.package) for lab in LABS]
+    rows = re.findall(r"^\| (\d\d) \| `notebooks/(\S+)\.ipynb` \| `xtlab\.labs\.(\w+)` \| (\d+) \|$", readme, re.M)
+    assert rows == [(f"{lab.number:02d}", lab.stem, lab.package, str(lab.minutes)) for lab in LABS]
 
 
 @pytest.mark.parametrize("stem", STEMS)

@@ -36,13 +36,16 @@ class Lab:
 
 LABS: tuple[Lab, ...] = (
     Lab(0, "tour", "Start here", "find your way: device, versions, the labs, panels, predictions, exercises", 10),
-    Lab(1, "layer_dropout", "Layer dropout", "explain why skipped blocks get no gradient, and measure how often", 30),
+    Lab(1, "layer_dropout", "Layer dropout", "write the skip, prove where the gradients go, measure whether it helps",
+        45),
     Lab(2, "weight_tying", "Weight tying", "tell tied, half-tied and untied apart through every save/load path", 35),
-    Lab(3, "xl_rotary", "XL memories and rotary", "place memories at positions arange(-M, T) and prove it exactly",
-        35),
+    Lab(3, "xl_rotary", "XL memories and rotary", "record, position and mask XL memories, and prove it exactly",
+        40),
     Lab(4, "optimizer_groups", "Optimizer groups", "decide which parameters get weight decay, and check the groups",
-        30),
+        35),
     Lab(5, "encoder_decoder_ddp", "Encoder-decoder and DDP", "find the unused parameters that break real DDP", 35),
+    Lab(6, "audit", "Capstone: audit a model", "run every instrument of the course on models you did not write",
+        45),
 )
 
 

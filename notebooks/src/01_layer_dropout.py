@@ -297,8 +297,8 @@ lab.plot_seed_comparison(seeds)
 
 # %% [markdown]
 # With long training on data it can memorise, the picture turns: the model without layer dropout overfits (its
-# train loss keeps falling while its validation loss ends above its own best), and the model with `p = 0.1` ends
-# with the lower validation loss in every seed. Early stopping (keeping each run's lowest measured validation loss)
+# train loss falls much faster than its validation loss, so its gap widens), and the model with `p = 0.1` ends with
+# the lower validation loss in every seed. Early stopping (keeping each run's lowest measured validation loss)
 # shrinks that advantage but does not remove it here. So at this size layer dropout is no free win: it costs
 # fitting speed, and pays off only when training runs long enough to overfit.
 #
@@ -341,8 +341,8 @@ print(f"blocks without gradient == blocks that replaying Python's random() says 
       f"{xt_link.holds} ({xt_link.steps_checked} steps)")
 
 # %% [markdown]
-# That is the one difference between the two libraries here: xtlab draws its skips with torch's generator,
-# x-transformers with Python's `random`. What does that do to a user who seeds torch to reproduce a run?
+# That is the difference this experiment shows between the two libraries: xtlab draws its skips with torch's
+# generator, x-transformers with Python's `random`. What does that do to a user who seeds torch to reproduce a run?
 
 # %%
 seed_question = predict("Call torch.manual_seed(0), run some training-mode forward passes of the x-transformers "

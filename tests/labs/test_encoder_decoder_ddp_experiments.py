@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from xtlab.labs.encoder_decoder_ddp.ddp_training import parameter_checksum
 from xtlab.labs.encoder_decoder_ddp.experiments import (
     build_seq2seq_model,
     build_shape_only,
@@ -12,6 +11,8 @@ from xtlab.labs.encoder_decoder_ddp.experiments import (
     wasted_by_encoder_logits,
 )
 from xtlab.labs.encoder_decoder_ddp.launch import first_sentence, parameters_named_in_error
+from xtlab.labs.encoder_decoder_ddp.readiness import ready_parameters
+from xtlab.labs.encoder_decoder_ddp.scenarios import parameter_checksum
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +87,9 @@ Parameter indices which did not receive grad for rank 1: 3 4
 def test_first_sentence_keeps_type_and_first_sentence_only():
     assert first_sentence(TRACEBACK) == ("RuntimeError: Expected to have finished reduction in the prior iteration "
                                          "before starting a new one.")
+    gloo = ("RuntimeError: [/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/unbound_buffer.cc:78] Timed out "
+            "waiting 2000ms for recv operation to complete")
+    assert first_sentence(gloo) == "RuntimeError: Timed out waiting 2000ms for recv operation to complete"
     assert first_sentence("rank 1 did not finish within timeout_s=5 seconds\nmore") == (
         "rank 1 did not finish within timeout_s=5 seconds")
     assert first_sentence("") == ""
@@ -94,3 +98,28 @@ def test_first_sentence_keeps_type_and_first_sentence_only():
 def test_parameters_named_in_error_are_sorted():
     assert parameters_named_in_error(TRACEBACK) == ("a.weight", "b.weight")
     assert parameters_named_in_error("RuntimeError: boom") == ()
+
+
+def test_readiness_names_the_parameter_whose_hook_never_fires_and_restores_grads():
+    model = build_seq2seq_model(encoder_keeps_logits=True)
+    marker = torch.full_like(model.decoder.token_emb.weight, 7.0)
+    model.decoder.token_emb.weight.grad = marker
+    readiness = ready_parameters(model, lambda m: m(torch.zeros(2, 6, dtype=torch.long),
+                                                    torch.zeros(2, 7, dtype=torch.long)))
+    assert readiness.never_ready == ("encoder.to_logits.weight",)
+    assert len(readiness.ready) == len(list(model.parameters())) - 1 and readiness.frozen == ()
+    assert model.decoder.token_emb.weight.grad is marker  # put back
+    model.encoder.to_logits.weight.requires_grad_(False)
+    frozen = ready_parameters(model, lambda m: m(torch.zeros(2, 6, dtype=torch.long),
+                                                 torch.zeros(2, 7, dtype=torch.long)))
+    assert frozen.never_ready == () and frozen.frozen == ("encoder.to_logits.weight",)
+
+
+@pytest.mark.parametrize(("model", "loss_fn", "error"), [
+    ("not a model", lambda m: m, TypeError), (torch.nn.Linear(2, 2), "not callable", TypeError),
+    (torch.nn.Linear(2, 2), lambda m: 3.0, TypeError),
+    (torch.nn.Linear(2, 2), lambda m: m(torch.ones(1, 2)), ValueError),
+])
+def test_readiness_rejects_bad_input(model, loss_fn, error):
+    with pytest.raises(error):
+        ready_parameters(model, loss_fn)

@@ -32,8 +32,8 @@ SOURCE = ROOT / "notebooks" / "src" / "01_layer_dropout.py"
 def stored_text_of(path: Path) -> str:
     cells = json.loads(path.read_text())["cells"]
     outputs = [output for cell in cells if cell["cell_type"] == "code" for output in cell["outputs"]]
-    return "".join("".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/plain", ""))
-                   for output in outputs)
+    return "\n".join("".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/plain", ""))
+                     for output in outputs)
 
 
 def prose_of(path: Path) -> str:
@@ -176,10 +176,10 @@ def test_long_training_story(seeds, stored_text):
     assert describe_step(seeds, long, 0.1) in stored_text
     n = len(seeds.seeds)
     assert seeds.seeds_helped(0.1, long) == n  # "ends with the lower validation loss in every seed"
-    # "the model without layer dropout overfits: its train loss keeps falling, its validation loss ends above its best"
-    assert seeds.train_losses(0.0, long).mean < seeds.train_losses(0.0, short).mean
-    assert all(final > best for final, best in zip(seeds.val_losses(0.0, long).values,
-                                                   seeds.best_val_losses(0.0).values, strict=True))
+    # "the model without layer dropout overfits: its train loss falls much faster than its validation loss"
+    train_drop = seeds.train_losses(0.0, short).mean - seeds.train_losses(0.0, long).mean
+    val_drop = seeds.val_losses(0.0, short).mean - seeds.val_losses(0.0, long).mean
+    assert train_drop > 2 * val_drop and seeds.gaps(0.0, long).mean > seeds.gaps(0.0, short).mean
     # "early stopping shrinks that advantage but does not remove it"
     final_advantage = seeds.val_losses(0.0, long).mean - seeds.val_losses(0.1, long).mean
     best_advantage = seeds.best_val_losses(0.0).mean - seeds.best_val_losses(0.1).mean

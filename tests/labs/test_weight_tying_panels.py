@@ -1,8 +1,10 @@
-"""Lab 02: drive both panels through their controls; plots; exercise checkers (right and wrong answers)."""
+"""Lab 02: drive both panels through their controls; the FSDP reload plot."""
 
+import numpy as np
 
-from xtlab.labs.weight_tying.panels import paths_panel, plot_validation_symptom, updates_panel
-from xtlab.labs.weight_tying.training import validation_symptom
+from xtlab.labs.weight_tying.fsdp_ranks import TrainConfig
+from xtlab.labs.weight_tying.fsdp_runs import FSDPReport, ReloadRow
+from xtlab.labs.weight_tying.panels import paths_panel, plot_reload_gap, updates_panel
 
 
 def test_paths_panel_reacts_to_style_and_path():
@@ -13,7 +15,7 @@ def test_paths_panel_reacts_to_style_and_path():
     panel.controls["style"].value = "tied_linear"
     outcome, drift = panel.last_result
     assert outcome.verdict == "tied" and "verdict: tied" in panel.summary.value
-    assert "token_emb.weight" in panel.summary.value and "= 11" in panel.summary.value
+    assert "token_emb.weight" in panel.summary.value and f"= {outcome.num_parameters}" in panel.summary.value
     assert panel.image.value != first_png
     panel.controls["path"].value = "safetensors"
     assert panel.last_result[0].verdict == "tied"
@@ -39,6 +41,17 @@ def test_updates_panel_reacts_to_weight_decay_and_steps():
     assert "no weight decay" in panel.summary.value
 
 
-def test_plot_validation_symptom_has_two_axes():
-    fig = plot_validation_symptom(validation_symptom(steps=3))
-    assert len(fig.axes) == 2
+def _report(gaps: dict[str, list[float]]) -> FSDPReport:
+    rows = tuple(ReloadRow(style, seed, 1, 3.8, 2.9, False, 2.9, 2.9 + gap, "tied")
+                 for style, values in gaps.items() for seed, gap in enumerate(values))
+    return FSDPReport(True, {}, "gloo", 2, "test", 0.0, (), rows, TrainConfig())
+
+
+def test_reload_plot_bars_start_at_zero_and_show_every_seed():
+    fig = plot_reload_gap(_report({"naive": [0.5, 0.7, 0.3], "tied_linear": [0.0, 0.0, 0.0]}))
+    left, right = fig.axes
+    assert left.get_ylim()[0] == 0.0  # no truncated axis: a small gap must look small
+    assert "loss" in left.get_ylabel() and "reloaded - in memory" in right.get_ylabel()
+    dots = np.concatenate([collection.get_offsets()[:, 1] for collection in right.collections])
+    assert sorted(np.round(dots, 6)) == [0.0, 0.0, 0.0, 0.3, 0.5, 0.7]
+    assert [round(bar.get_height(), 6) for bar in right.patches] == [0.5, 0.0]

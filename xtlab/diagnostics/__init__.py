@@ -5,6 +5,7 @@ One file per instrument: ``gradient_presence``, ``unused_parameters``, ``ties``,
 ``process_tree``: no process a rank starts outlives the call).
 """
 
+from xtlab.diagnostics.audit import audit as audit
 from xtlab.diagnostics.checkpoints import CheckpointError, LoadReport, load_checkpoint, save_checkpoint
 from xtlab.diagnostics.ddp_runner import DistributedRun, RankResult, default_backend, max_world_size, run_distributed
 from xtlab.diagnostics.gradient_presence import (

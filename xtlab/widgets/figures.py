@@ -11,11 +11,25 @@ import io
 from matplotlib.figure import Figure
 
 
+# Okabe-Ito: distinguishable with every common colour-vision deficiency; every lab's figures cycle through it.
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+
+
+class CourseFigure(Figure):
+    """A Figure whose axes share the course's look: the Okabe-Ito colour cycle, no top/right spines."""
+
+    def add_subplot(self, *args, **kwargs):
+        ax = super().add_subplot(*args, **kwargs)
+        ax.set_prop_cycle(color=OKABE_ITO)
+        ax.spines[["top", "right"]].set_visible(False)
+        return ax
+
+
 def new_figure(width: float = 7.0, height: float = 3.5, **kwargs) -> Figure:
-    """A fresh, unmanaged figure (no pyplot state) of ``width`` x ``height`` inches."""
+    """A fresh, unmanaged figure (no pyplot state) of ``width`` x ``height`` inches, in the course's style."""
     if width <= 0 or height <= 0:
         raise ValueError(f"figure size must be positive, but got width={width}, height={height}")
-    return Figure(figsize=(width, height), layout="constrained", **kwargs)
+    return CourseFigure(figsize=(width, height), layout="constrained", **kwargs)
 
 
 def figure_to_png(fig: Figure, dpi: int = 80) -> bytes:

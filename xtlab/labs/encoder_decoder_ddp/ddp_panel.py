@@ -21,9 +21,10 @@ from xtlab.widgets.figures import new_figure
 from xtlab.widgets.panel import LabPanel
 
 # Okabe-Ito: colour-blind safe
-STATUS_COLORS = {"trained": "#0072B2", "error": "#D55E00", "hung": "#E69F00", "stopped": "#999999"}
+STATUS_COLORS = {"trained": "#0072B2", "error": "#D55E00", "hung": "#E69F00", "stopped": "#999999",
+                 "died": "#000000"}
 STATUS_LABELS = {"trained": "trained every step", "error": "raised an error", "hung": "blocked until the timeout",
-                 "stopped": "stopped by the launch"}
+                 "stopped": "stopped by the launch", "died": "process died"}
 
 
 def plot_runs(runs: ScenarioRuns | ScenarioReport | None) -> Figure:

@@ -60,7 +60,8 @@ def check_fix_encoder_decoder(fix_encoder_decoder: Callable[[nn.Module], nn.Modu
                                  "change the given model in place; do not wrap it in a class defined in the notebook")
     report = run_scenarios(DDPScenario("your_fix", model_bytes=model_bytes, debug="DETAIL"))["your_fix"]
     if not report.ok:
-        return Verdict.try_again("real DDP on 2 processes: " + " | ".join(report.lines()[2:]),
+        named = f"; parameters without gradient: {list(report.unused)}" if report.unused else ""
+        return Verdict.try_again("real DDP on 2 processes: " + " | ".join(rank.line() for rank in report.ranks) + named,
                                  "find the parameters without gradient: your finder, or the names in the error")
     return Verdict.passed(f"real DDP on 2 processes, find_unused_parameters=False: trained {report.scenario.steps} "
                           f"steps on every rank; ranks agree on parameters: {report.ranks_agree}")

@@ -13,7 +13,7 @@ from xtlab.diagnostics import ddp_runner
 from xtlab.labs.encoder_decoder_ddp.experiments import build_seq2seq_model
 from xtlab.labs.encoder_decoder_ddp.scenarios import DDPScenario, RankOutcome, run_scenarios_on_rank
 
-STATUSES = ("trained", "error", "hung", "stopped")
+STATUSES = ("trained", "error", "hung", "stopped", "died")
 OUTCOMES = ("trained on every rank", "error", "hang until the timeout")
 START_UP_S = 40.0  # the launch timeout's allowance for starting the ranks (each imports torch) on a busy machine
 
@@ -48,8 +48,9 @@ class RankReport:
     """One rank's outcome in one run.
 
     Attributes:
-        rank: the rank. status: ``trained``, ``error``, ``hung`` (raised by the collective timeout) or ``stopped``
-            (the launch ended it: launch timeout, or the process died).
+        rank: the rank. status: ``trained``, ``error``, ``hung`` (raised by the collective timeout), ``stopped``
+            (still running at the launch timeout, or stopped after a peer failed) or ``died`` (the process exited
+            without a report).
         step / phase: where it raised (``None`` / ``""`` when it trained).
         seconds: from the first forward to the end or the exception (``None`` when stopped).
         message: first sentence of the error (``""`` when it trained). error: the full error text.
@@ -67,8 +68,8 @@ class RankReport:
         """``rank 1: error in the forward of step 2 after 0.01 s: RuntimeError: ...``"""
         if self.status == "trained":
             return f"rank {self.rank}: trained every step ({self.seconds:.2f} s)"
-        if self.status == "stopped":
-            return f"rank {self.rank}: stopped by the launch: {self.message}"
+        if self.status in ("stopped", "died"):
+            return f"rank {self.rank}: {self.status}: {self.message}"
         where = f"in the {self.phase} of step {self.step}" if self.step else f"while {self.phase}"
         what = "blocked" if self.status == "hung" else "error"
         return f"rank {self.rank}: {what} {where}, raised after {self.seconds:.2f} s: {self.message}"
@@ -83,7 +84,8 @@ def _rank_report(outcome: RankOutcome) -> RankReport:
 
 
 def _stopped(rank: int, error: str) -> RankReport:
-    return RankReport(rank, "stopped", None, "", None, first_sentence(error) or "no report", error)
+    status = "died" if "died with exit code" in error else "stopped"
+    return RankReport(rank, status, None, "", None, first_sentence(error) or "no report", error)
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,8 @@ class ScenarioReport:
 
     @property
     def outcome(self) -> str:
-        """``trained on every rank``, ``error`` or ``hang until the timeout`` (some rank was blocked or stopped)."""
+        """``trained on every rank``, ``hang until the timeout`` (some rank was blocked in a collective or still
+        running at the launch timeout) or ``error``."""
         statuses = {rank.status for rank in self.ranks}
         if statuses == {"trained"}:
             return OUTCOMES[0]

@@ -11,7 +11,9 @@ from xtlab.labs.encoder_decoder_ddp.launch import run_scenarios
 from xtlab.labs.encoder_decoder_ddp.scenarios import DDPScenario
 
 SETTINGS = ("find_unused_parameters", "static_graph", "same_skips_on_every_rank")
-_LAYER_DROPOUT, _DEPTH, _STEPS, _SEED = 0.3, 2, 4, 0
+# seed 5: every rank skips some block at every one of the 4 steps (a step without unused parameters would make
+# find_unused_parameters=True print a timestamped warning from each rank into the notebook)
+_LAYER_DROPOUT, _DEPTH, _STEPS, _SEED = 0.3, 2, 4, 5
 
 
 def settings_scenario(settings: Mapping[str, bool], name: str = "your_settings") -> DDPScenario:

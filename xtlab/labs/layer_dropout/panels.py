@@ -41,7 +41,8 @@ def plot_layer_dropout_run(run: LayerDropoutRun) -> Figure:
     heat_ax.set_xlabel("")
     settings = (f"layer_dropout={run.layer_dropout:g}, depth={run.depth} ({run.num_blocks} blocks), "
                 f"{run.mode} mode, neuron dropout={run.neuron_dropout:g}, seed={run.seed}")
-    heat_ax.set_title(f"{run.library}: red cells are blocks that got no gradient ({settings})", fontsize=9)
+    heat_ax.set_title(f"{run.library}: red cells are modules that got no gradient at that step\n{settings}",
+                      fontsize=9)
     loss_ax.plot(range(run.steps), run.losses, color=COLOURS[0], linewidth=1)
     loss_ax.set(xlabel="optimizer step", ylabel="train loss\n(nats/token)")
     return fig
@@ -124,10 +125,10 @@ def plot_seed_comparison(comparison: SeedComparison) -> Figure:
             diff_ax.plot(steps, [spread.values[seed_index] for spread in differences], color=colour,
                          marker=markers[seed_index % len(markers)], linewidth=1, label=f"p={p:g}, seed {seed}")
     diff_ax.axhline(0.0, color="black", linewidth=0.8)
-    loss_ax.set(xlabel="optimizer step", ylabel="validation loss, eval mode (nats/token)",
-                title="Validation loss: each seed and the mean")
-    diff_ax.set(xlabel="optimizer step", ylabel=f"val loss minus p={comparison.baseline:g}'s (nats/token)",
-                title="Same seed, paired: below 0, layer dropout helped")
+    loss_ax.set(xlabel="optimizer step", ylabel="validation loss (nats/token)",
+                title="Validation loss (eval mode): seeds and mean")
+    diff_ax.set(xlabel="optimizer step", ylabel=f"minus p={comparison.baseline:g}, same seed (nats/token)",
+                title="Paired difference: below 0, it helped")
     loss_ax.legend(fontsize=7)
     diff_ax.legend(fontsize=7)
     return fig

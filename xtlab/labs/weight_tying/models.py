@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from xtlab.diagnostics.ties import TieStatus, embedding_output_tie, tensor_tie_status
-from xtlab.model import Decoder, TransformerWrapper
+from xtlab.model import AttentionLayers, Decoder, TransformerWrapper
 from xtlab.model.tied_linear import RegisteredTiedLinear, TiedLinear, tie_naively, tie_registered
 
 STYLES: dict[str, str] = {
@@ -50,7 +50,7 @@ def decoder(size: ModelSize) -> Decoder:
     """The ``Decoder`` of ``size``, with ``attn_dim_head = dim // heads`` where xtlab's model takes it (x-transformers'
     default head size, 64, would make this tiny model's attention several times larger than its ``dim``)."""
     sizes = {"dim": size.dim, "depth": size.depth, "heads": size.heads}
-    if "attn_dim_head" in inspect.signature(Decoder.__init__).parameters:
+    if "attn_dim_head" in inspect.signature(AttentionLayers.__init__).parameters:  # Decoder passes it on
         sizes["attn_dim_head"] = size.dim // size.heads
     return Decoder(**sizes)
 

@@ -74,16 +74,18 @@ def plot_reload_gap(report: FSDPReport) -> Figure:
         for position, seeds in zip(positions, values, strict=True):
             left.scatter(np.full(len(seeds), position + offset), seeds, color="black", s=12, zorder=3)
     left.set_xticks(positions, [STYLES[style] for style in styles])
-    left.set(ylabel="validation loss (nats/token)", ylim=(0, None), title="validation loss, mean of seeds")
-    left.legend(loc="lower center", fontsize=8)
+    top = max(max(row.val_in_memory, row.val_reloaded) for row in report.reloads)
+    left.set(ylabel="validation loss (nats/token)", ylim=(0, top * 1.35),
+             title=f"validation loss, mean of {len(report.config.seeds)} seeds (dots: seeds)")
+    left.legend(loc="upper center", ncol=2, fontsize=7)
     for position, style in zip(positions, styles, strict=True):
         gaps = report.reload_gaps(style)
         right.bar(position, gaps.mean(), width=0.5, color=VERMILLION if gaps.mean() > 0 else GREEN, alpha=0.6)
         right.scatter(np.full(len(gaps), position), gaps, color="black", s=14, zorder=3)
     right.axhline(0.0, color="gray", lw=1)
+    right.margins(y=0.1)
     right.set_xticks(positions, [STYLES[style] for style in styles])
-    right.set(ylabel="reloaded - in memory (nats/token)",
-              title=f"the reload changes the model ({len(report.config.seeds)} seeds)")
+    right.set(ylabel="reloaded - in memory (nats/token)", title="change at reload, per seed (bar: mean)")
     return fig
 
 

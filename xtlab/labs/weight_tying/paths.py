@@ -210,7 +210,7 @@ def run_path(style: str, path: str, seed: int = 0) -> PathOutcome:
     """Build a tiny model tied in ``style``, put it through ``path`` and inspect the result.
 
     Args:
-        style: one of ``weight_tying_models.STYLES``.
+        style: one of ``models.STYLES``.
         path: one of ``PATHS``.
         seed: model seed (the target of a load uses ``seed + 1`` so a load that did nothing shows).
 

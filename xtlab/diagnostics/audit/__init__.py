@@ -1,0 +1,29 @@
+"""The report card: run every instrument and invariant of the course on a model you did not write.
+
+``audit(model)`` returns a :class:`ReportCard` (one :class:`Row` per check: holds / fails / not applicable, with
+the evidence, on the installed torch and x-transformers). A :class:`ModelAdapter` is the one hook a new
+architecture needs; ready ones exist for xtlab's and x-transformers' ``TransformerWrapper`` and
+``torch.nn.Transformer``. Files: ``adapter`` (the hook), ``ready_adapters``, ``checks`` (one function per
+invariant), ``tying_paths``, ``ddp_step``, ``model_state`` (put a model back as it was), ``report_card``.
+"""
+
+from xtlab.diagnostics.audit.adapter import ModelAdapter
+from xtlab.diagnostics.audit.checks import PROBE_LAYER_DROPOUT, TOLERANCE, layer_dropout_set, training_presence
+from xtlab.diagnostics.audit.ddp_step import DDP_STEPS, WORLD_SIZE
+from xtlab.diagnostics.audit.model_state import ModelSnapshot
+from xtlab.diagnostics.audit.ready_adapters import (
+    adapter_for,
+    torch_transformer_adapter,
+    x_transformers_adapter,
+    xtlab_adapter,
+)
+from xtlab.diagnostics.audit.report_card import Invariant, ReportCard, Subject, audit, audit_models, installed_versions
+from xtlab.diagnostics.audit.rows import FAILS, HOLDS, NOT_APPLICABLE, Row
+from xtlab.diagnostics.audit.tying_paths import PATHS, PathOutcome, run_tying_paths
+
+__all__ = [
+    "DDP_STEPS", "FAILS", "HOLDS", "NOT_APPLICABLE", "PATHS", "PROBE_LAYER_DROPOUT", "TOLERANCE", "WORLD_SIZE",
+    "Invariant", "ModelAdapter", "ModelSnapshot", "PathOutcome", "ReportCard", "Row", "Subject",
+    "adapter_for", "audit", "audit_models", "installed_versions", "layer_dropout_set", "run_tying_paths",
+    "torch_transformer_adapter", "training_presence", "x_transformers_adapter", "xtlab_adapter",
+]

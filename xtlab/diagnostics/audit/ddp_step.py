@@ -1,0 +1,138 @@
+"""The 2-process DDP row: a few SGD steps under ``DistributedDataParallel(find_unused_parameters=False)`` with
+layer dropout off, every audited model in one launch of :func:`run_distributed` (gloo on the CPU), each model in
+its own process group. It holds when every rank finishes and the ranks end with identical parameters.
+
+A model travels to the processes pickled (``torch.save``); one that does not pickle (x-transformers' tied
+output is a lambda) needs ``build``: a picklable zero-argument function that builds the same architecture,
+into which the model's state_dict is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from xtlab.diagnostics.audit.adapter import ModelAdapter
+from xtlab.diagnostics.audit.rows import FAILS, HOLDS, NOT_APPLICABLE, Row, short_error
+from xtlab.diagnostics.ddp_runner import run_distributed
+
+WORLD_SIZE = 2
+DDP_STEPS = 3  # an unused parameter shows at the second forward pass
+COLLECTIVE_TIMEOUT_S = 10.0
+CHECK = f"a {WORLD_SIZE}-process DDP step trains (find_unused_parameters=False, layer dropout off)"
+
+
+@dataclass(frozen=True)
+class DDPJob:
+    """One model for the DDP launch: how to rebuild it in a process, and its adapter."""
+
+    name: str
+    adapter: ModelAdapter
+    model_bytes: bytes | None
+    build: Callable[[], nn.Module] | None
+    state_bytes: bytes
+
+
+def _saved(obj) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def make_job(name: str, model: nn.Module, adapter: ModelAdapter,
+             build: Callable[[], nn.Module] | None) -> DDPJob | Row:
+    """The job for ``model``, or a "not applicable" row saying why it cannot travel to another process."""
+    try:
+        pickle.dumps(adapter)
+    except Exception as err:
+        return Row("ddp_step", CHECK, NOT_APPLICABLE, f"the adapter does not pickle ({short_error(err, 90)}): "
+                                                      f"define its functions at module level")
+    state = _saved({key: value.detach().cpu() for key, value in model.state_dict().items()})
+    try:
+        return DDPJob(name, adapter, _saved(model), None, state)
+    except Exception as err:
+        if build is None:
+            return Row("ddp_step", CHECK, NOT_APPLICABLE,
+                       f"the model does not pickle ({short_error(err, 90)}): pass build=, a module-level "
+                       f"function that builds the same architecture")
+    try:
+        pickle.dumps(build)
+    except Exception as err:
+        return Row("ddp_step", CHECK, NOT_APPLICABLE, f"build does not pickle ({short_error(err, 90)})")
+    return DDPJob(name, adapter, None, build, state)
+
+
+def _materialise(job: DDPJob) -> nn.Module:
+    if job.model_bytes is not None:
+        model = torch.load(io.BytesIO(job.model_bytes), map_location="cpu", weights_only=False)
+    else:
+        model = job.build().to("cpu")
+        state = torch.load(io.BytesIO(job.state_bytes), map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    if job.adapter.has_layer_dropout:
+        job.adapter.set_layer_dropout(model, 0.0)
+    return model.train()
+
+
+def _checksum(model: nn.Module) -> str:
+    digest = hashlib.sha256()
+    for _, parameter in model.named_parameters():
+        digest.update(parameter.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
+def ddp_rank(rank: int, world_size: int, jobs: Sequence[DDPJob], seed: int) -> list[tuple[bool, str, int]]:
+    """Each job on this rank: ``(ok, checksum or error, step reached)``. Module level: spawned ranks import it."""
+    results = []
+    for number, job in enumerate(jobs):
+        group = dist.new_group(backend="gloo", timeout=timedelta(seconds=COLLECTIVE_TIMEOUT_S))
+        step = 0
+        try:
+            torch.manual_seed(seed)
+            model = _materialise(job)
+            ddp = DistributedDataParallel(model, process_group=group, find_unused_parameters=False)
+            optimizer = torch.optim.SGD(ddp.parameters(), lr=0.01)
+            for step in range(DDP_STEPS):
+                optimizer.zero_grad(set_to_none=True)
+                batch = job.adapter.batch(model, seed + 1000 * number + 100 * rank + step)  # own data per rank
+                job.adapter.scalar_loss(ddp, batch).backward()
+                optimizer.step()
+            results.append((True, _checksum(model), step))
+        except Exception as err:
+            results.append((False, short_error(err, 200), step))
+        dist.barrier()  # every rank ends this model before the next one starts
+    return results
+
+
+def ddp_rows(jobs: Sequence[DDPJob], seed: int, timeout_s: float) -> list[Row]:
+    """One launch of :data:`WORLD_SIZE` processes for every job; one row per job, in order."""
+    if not jobs:
+        return []
+    run = run_distributed(ddp_rank, WORLD_SIZE, args=(tuple(jobs), seed), timeout_s=timeout_s, backend="gloo")
+    if not run.ok:
+        why = "; ".join(f"rank {rank}: {text.strip().splitlines()[-1]}" for rank, text in run.errors.items())
+        return [Row("ddp_step", CHECK, FAILS, f"the launch failed: {why}") for _ in jobs]
+    rows = []
+    for index in range(len(jobs)):
+        outcomes = [rank.value[index] for rank in run.ranks]
+        setting = f"{WORLD_SIZE} processes (gloo), {DDP_STEPS} SGD steps"
+        if all(ok for ok, _, _ in outcomes):
+            sums = {text for _, text, _ in outcomes}
+            same = len(sums) == 1
+            evidence = (f"{setting}: every rank finished; parameters identical across ranks: {same} "
+                        f"(sha256 {', '.join(sorted(sums))})")
+            rows.append(Row("ddp_step", CHECK, HOLDS if same else FAILS, evidence))
+        else:
+            failed = "; ".join(f"rank {rank} at step {step}: {text}" for rank, (ok, text, step) in enumerate(outcomes)
+                               if not ok)
+            rows.append(Row("ddp_step", CHECK, FAILS, f"{setting}: {failed}"))
+    return rows
