@@ -38,7 +38,7 @@ LABS: tuple[Lab, ...] = (
     Lab(0, "tour", "Start here", "find your way: device, versions, the labs, panels, predictions, exercises", 10),
     Lab(1, "layer_dropout", "Layer dropout", "write the skip, prove where the gradients go, measure whether it helps",
         45),
-    Lab(2, "weight_tying", "Weight tying", "tell tied, half-tied and untied apart through every save/load path", 35),
+    Lab(2, "weight_tying", "Weight tying", "keep a tie through save, load, init and FSDP, and prove it", 50),
     Lab(3, "xl_rotary", "XL memories and rotary", "record, position and mask XL memories, and prove it exactly",
         40),
     Lab(4, "optimizer_groups", "Optimizer groups", "decide which parameters get weight decay, and check the groups",

@@ -32,11 +32,11 @@ def test_plots_return_figures():
 def test_runs_plot_has_one_bar_per_rank_and_run_with_the_steps_finished():
     fig = plot_runs(_runs())
     ax = fig.axes[0]
-    assert [round(bar.get_width()) for bar in ax.patches] == [3, 3, 1, 1]
+    assert [bar.get_width() for bar in ax.patches] == [3, 3, 1.5, 1.5]
     assert [label.get_text() for label in ax.get_yticklabels()] == [
         "1. fixed, rank 0", "1. fixed, rank 1", "2. bug, rank 0", "2. bug, rank 1"]
     assert ax.get_xlim()[0] == 0
-    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["trained every step", "raised an error"]
+    assert [text.get_text() for text in fig.legends[0].get_texts()] == ["trained every step", "raised an error"]
 
 
 def test_runs_are_found_by_name_and_printed_in_order():

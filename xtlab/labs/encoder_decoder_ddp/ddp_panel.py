@@ -40,20 +40,23 @@ def plot_runs(runs: ScenarioRuns | ScenarioReport | None) -> Figure:
     for report in reports:
         for rank in report.ranks:
             done = report.outcomes[rank.rank].steps_done if report.outcomes[rank.rank] is not None else 0
-            ax.barh(row, done, color=STATUS_COLORS[rank.status])
-            end = "" if rank.status == "trained" else f" {rank.status} at step {rank.step}" if rank.step else \
+            # a rank that did not train also gets half a step: the step in which it ended
+            width = done if rank.status == "trained" else done + 0.5
+            ax.barh(row, width, color=STATUS_COLORS[rank.status])
+            end = "" if rank.status == "trained" else f" {rank.status} in step {rank.step}" if rank.step else \
                 f" {rank.status}"
-            ax.text(done, row, end, va="center", fontsize=8)
+            ax.text(width, row, end, va="center", fontsize=8)
             labels.append(f"{report.number}. {report.name}, rank {rank.rank}")
             row += 1
     steps = max(report.scenario.steps for report in reports)
     ax.set_yticks(range(row), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, steps + 1.6)
-    ax.set(xlabel="training steps finished", title="How far each rank got, and how it ended")
+    ax.set(xlabel="training steps finished (half a step more: the step in which the rank ended)",
+           title="How far each rank got, and how it ended")
     present = sorted({rank.status for report in reports for rank in report.ranks}, key=list(STATUS_COLORS).index)
-    ax.legend(handles=[Patch(color=STATUS_COLORS[s], label=STATUS_LABELS[s]) for s in present], fontsize=8,
-              loc="lower right")
+    fig.legend(handles=[Patch(color=STATUS_COLORS[s], label=STATUS_LABELS[s]) for s in present], fontsize=8,
+               loc="outside lower center", ncols=len(present))
     return fig
 
 
