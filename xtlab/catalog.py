@@ -43,7 +43,7 @@ LABS: tuple[Lab, ...] = (
         40),
     Lab(4, "optimizer_groups", "Optimizer groups", "decide which parameters get weight decay, and check the groups",
         35),
-    Lab(5, "encoder_decoder_ddp", "Encoder-decoder and DDP", "find the unused parameters that break real DDP", 35),
+    Lab(5, "encoder_decoder_ddp", "Encoder-decoder and DDP", "find the unused parameters that break real DDP", 40),
     Lab(6, "audit", "Capstone: audit a model", "run every instrument of the course on models you did not write",
         45),
 )

@@ -19,12 +19,8 @@
 # **Estimated time:** 40 minutes. Run the cells from top to bottom; exercises say **NOT YET** until you write them.
 
 # %%
-import importlib.metadata
-
-from packaging.version import Version
 from torch.distributed import constants as dist_constants
 from torch.nn.parallel import DistributedDataParallel
-from x_transformers import XTransformer as LibraryXTransformer
 
 from xtlab.course import ArticleAudit, Claim, verdict_of
 from xtlab.diagnostics import find_unused_parameters
@@ -282,14 +278,11 @@ ddp
 # where encoder–decoders are used (translation, summarisation, question answering) are not tested by this lab.
 
 # %%
-library_version = importlib.metadata.version("x-transformers")
-library = LibraryXTransformer(dim=32, enc_num_tokens=11, enc_depth=1, enc_heads=2, enc_max_seq_len=6,
-                              enc_attn_dim_head=16, dec_num_tokens=11, dec_depth=1, dec_heads=2,
-                              dec_max_seq_len=7, dec_attn_dim_head=16)
-library_unused = find_unused_parameters(library, lab.seq2seq_loss_fn())
-print(f"x-transformers {library_version}: encoder.to_logits is {type(library.encoder.to_logits).__name__}; "
-      f"{sum(p.numel() for p in library.parameters()):,} parameters, unused: {[p.name for p in library_unused]}")
-print(f"xtlab at the same sizes: {sum(p.numel() for p in lab.build_seq2seq_model().parameters()):,} parameters")
+library = lab.compare_with_library()
+print(f"x-transformers {library.version} (the fix: {lab.FIX_VERSION}, included: {library.has_fix}): "
+      f"encoder.to_logits is {library.encoder_to_logits}; {library.library_params:,} parameters, "
+      f"unused: {list(library.unused)}")
+print(f"xtlab's model at the same sizes: {library.xtlab_params:,} parameters")
 
 # %%
 encoder_run = runs["encoder_keeps_logits"]
@@ -310,9 +303,9 @@ ArticleAudit("000 (x-transformers: the encoder's to_logits.weight and DDP)", (
           verdict_of(fixed.ok and fixed.ranks_agree is True),
           f"encoder_fixed: {fixed.outcome}, ranks agree on parameters: {fixed.ranks_agree} (section 4a)."),
     Claim("Use x-transformers 1.35.2 or later to avoid the problem.",
-          verdict_of(Version(library_version) >= Version("1.35.2") and not library_unused),
-          f"installed {library_version}: its encoder has no to_logits weight and the finder names "
-          f"{len(library_unused)} unused parameters."),
+          verdict_of(library.has_fix and not library.unused),
+          f"installed {library.version}: its encoder's to_logits is {library.encoder_to_logits} and the finder names "
+          f"{len(library.unused)} unused parameters."),
 ))
 
 # %% [markdown]

@@ -123,3 +123,22 @@ def test_readiness_names_the_parameter_whose_hook_never_fires_and_restores_grads
 def test_readiness_rejects_bad_input(model, loss_fn, error):
     with pytest.raises(error):
         ready_parameters(model, loss_fn)
+
+
+def test_version_tuple_orders_releases_and_rejects_non_versions():
+    from xtlab.labs.encoder_decoder_ddp.library_check import version_tuple
+
+    assert version_tuple("2.31.10") > version_tuple("1.35.2") > version_tuple("1.35.1") > version_tuple("1.9")
+    assert version_tuple("1.35.2rc1") == (1, 35, 2)
+    with pytest.raises(ValueError, match="'dev'"):
+        version_tuple("dev")
+    with pytest.raises(TypeError, match="version"):
+        version_tuple(1.35)
+
+
+def test_library_model_at_the_same_sizes_has_no_unused_parameter():
+    from xtlab.labs.encoder_decoder_ddp.library_check import compare_with_library
+
+    library = compare_with_library()
+    assert library.unused == () and library.encoder_to_logits == "NoneType" and library.has_fix
+    assert library.library_params > 0 and library.xtlab_params > 0

@@ -18,6 +18,7 @@ from xtlab.labs.encoder_decoder_ddp.experiments import (
 )
 from xtlab.labs.encoder_decoder_ddp.gradient_average import compare_gradient_average
 from xtlab.labs.encoder_decoder_ddp.launch import run_scenarios
+from xtlab.labs.encoder_decoder_ddp.library_check import compare_with_library
 from xtlab.labs.encoder_decoder_ddp.notebook_runs import notebook_scenarios
 from xtlab.labs.encoder_decoder_ddp.readiness import ready_parameters
 
@@ -132,4 +133,7 @@ def test_audit_verdicts_follow_the_measurements(runs, stored):
                 verdict_of(waste.wasted_bytes > 0), verdict_of(runs["encoder_fixed"].ok)]
     for number, verdict in enumerate(verdicts, start=1):
         assert_in_every_edition(stored, f"{number}. [{verdict}]")
-    assert_in_every_edition(stored, "5. [holds] Use x-transformers 1.35.2 or later")
+    library = compare_with_library()
+    assert_in_every_edition(stored, f"5. [{verdict_of(library.has_fix and not library.unused)}] Use x-transformers")
+    assert_in_every_edition(stored, f"xtlab's model at the same sizes: {library.xtlab_params:,} parameters")
+    assert_in_every_edition(stored, f"{library.library_params:,} parameters, unused: {list(library.unused)}")

@@ -9,7 +9,7 @@ invariant), ``tying_paths``, ``ddp_step``, ``model_state`` (put a model back as 
 
 from xtlab.diagnostics.audit.adapter import ModelAdapter
 from xtlab.diagnostics.audit.checks import PROBE_LAYER_DROPOUT, TOLERANCE, layer_dropout_set, training_presence
-from xtlab.diagnostics.audit.ddp_step import DDP_STEPS, WORLD_SIZE
+from xtlab.diagnostics.audit.ddp_step import DDP_STEPS, WORLD_SIZE, Build
 from xtlab.diagnostics.audit.model_state import ModelSnapshot
 from xtlab.diagnostics.audit.ready_adapters import (
     adapter_for,
@@ -23,7 +23,7 @@ from xtlab.diagnostics.audit.tying_paths import PATHS, PathOutcome, run_tying_pa
 
 __all__ = [
     "DDP_STEPS", "FAILS", "HOLDS", "NOT_APPLICABLE", "PATHS", "PROBE_LAYER_DROPOUT", "TOLERANCE", "WORLD_SIZE",
-    "Invariant", "ModelAdapter", "ModelSnapshot", "PathOutcome", "ReportCard", "Row", "Subject",
+    "Build", "Invariant", "ModelAdapter", "ModelSnapshot", "PathOutcome", "ReportCard", "Row", "Subject",
     "adapter_for", "audit", "audit_models", "installed_versions", "layer_dropout_set", "run_tying_paths",
     "torch_transformer_adapter", "training_presence", "x_transformers_adapter", "xtlab_adapter",
 ]

@@ -9,6 +9,7 @@ into which the model's state_dict is loaded.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import pickle
@@ -21,6 +22,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from xtlab._checks import check_callable, check_type
 from xtlab.diagnostics.audit.adapter import ModelAdapter
 from xtlab.diagnostics.audit.rows import FAILS, HOLDS, NOT_APPLICABLE, Row, short_error
 from xtlab.diagnostics.ddp_runner import run_distributed
@@ -29,6 +31,25 @@ WORLD_SIZE = 2
 DDP_STEPS = 3  # an unused parameter shows at the second forward pass
 COLLECTIVE_TIMEOUT_S = 10.0
 CHECK = f"a {WORLD_SIZE}-process DDP step trains (find_unused_parameters=False, layer dropout off)"
+
+
+@dataclass(frozen=True)
+class Build:
+    """A picklable recipe for ``build=``: ``Build(factory, kwargs)()`` calls ``factory(**deepcopy(kwargs))``.
+
+    ``factory`` must be importable by name (a class or a module-level function); the deep copy gives each call
+    its own module arguments, e.g. ``Build(x_transformers.TransformerWrapper, {"attn_layers": Decoder(...)})``.
+    """
+
+    factory: Callable[..., nn.Module]
+    kwargs: dict
+
+    def __post_init__(self) -> None:
+        check_callable("factory", self.factory)
+        check_type("kwargs", self.kwargs, dict, "a dict of keyword arguments")
+
+    def __call__(self) -> nn.Module:
+        return self.factory(**copy.deepcopy(self.kwargs))
 
 
 @dataclass(frozen=True)

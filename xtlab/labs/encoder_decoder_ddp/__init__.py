@@ -50,6 +50,12 @@ from xtlab.labs.encoder_decoder_ddp.launch import (
     parameters_named_in_error,
     run_scenarios,
 )
+from xtlab.labs.encoder_decoder_ddp.library_check import (
+    FIX_VERSION,
+    LibraryComparison,
+    compare_with_library,
+    version_tuple,
+)
 from xtlab.labs.encoder_decoder_ddp.notebook_runs import (
     LAYER_DROPOUT_DEPTH,
     ONE_RANK_SKIPS_NOTHING,

@@ -1,0 +1,267 @@
+# %% [markdown]
+# # Lab 06 — Capstone: audit transformers you did not write
+#
+# Labs 01–05 each broke one thing in xtlab's own model: layer dropout and gradients, weight tying, XL memories,
+# optimizer groups, DDP. The skill you need next is to find those failures in *someone else's* model, on the
+# versions you have installed. This lab turns every instrument and invariant of the course into one **report
+# card**, a library function (`xtlab.diagnostics.audit`) that works on any `nn.Module` through a small hook, the
+# `ModelAdapter`.
+#
+# **After this lab you will be able to**
+# - audit a model you did not write and read its report card: what was checked, whether it holds, the evidence;
+# - tell which behaviours belong to the library (x-transformers) and which to the architecture, by auditing a twin
+#   with the same weights;
+# - write an adapter that lets the audit drive a new architecture;
+# - write an invariant of your own and prove it catches a planted bug and passes the fixed twin.
+#
+# **Estimated time:** 45 minutes. Run the cells from top to bottom; exercises say **NOT YET** until you write them.
+
+# %%
+import copy
+
+import torch
+
+import xtlab
+from xtlab.diagnostics import audit
+from xtlab.diagnostics.audit import Subject, audit_models, installed_versions, x_transformers_adapter
+from xtlab.diagnostics.ties import embedding_output_tie
+from xtlab.interop import twin_of
+from xtlab.labs import audit as lab
+from xtlab.widgets import predict, show_source
+
+device = xtlab.default_device()
+print(f"device: {xtlab.describe_device(device)}")
+print("installed:", ", ".join(f"{package} {version}" for package, version in installed_versions().items()))
+
+# %% [markdown]
+# ## 1. Four models you did not write
+#
+# - **x-transformers**: a `TransformerWrapper` decoder with every feature the course studied: layer dropout,
+#   XL memories (`max_mem_len`), a tied embedding, memory tokens, attention memory key/values and rotary positions.
+# - **xtlab twin**: the same model rebuilt by `xtlab.interop.twin_of`, with the same weights. What differs between
+#   the two report cards comes from the library, not from the architecture.
+# - **torch.nn.Transformer**: PyTorch's encoder–decoder.
+# - **TinyLM**: a small GPT written in another style (its own names, a tie by assignment, block dropout called
+#   `block_drop`, and a leftover `value_head`). It has no ready adapter: you will write one.
+
+# %%
+x_model, x_recipe = lab.build_x_transformers(seed=0)
+x_model = x_model.to(device)
+twin = twin_of(x_model)
+torch_model = lab.build_torch_transformer(seed=0).to(device)
+tiny = lab.build_tiny_lm(seed=0, value_head=True).to(device)
+for name, model in (("x-transformers", x_model), ("xtlab twin", twin), ("torch.nn.Transformer", torch_model),
+                    ("TinyLM", tiny)):
+    print(f"{name:>22}: {type(model).__module__}.{type(model).__name__}, "
+          f"{lab.parameter_count(model):,} parameters")
+
+# %% [markdown]
+# ## 2. The hook: one adapter per kind of model
+#
+# The audit never guesses how to use a model. A `ModelAdapter` tells it how to make a batch (from a seeded
+# generator), compute a loss, where the embedding/output pair is, how to read and set layer dropout, and how to
+# run one XL segment. A missing hook makes its checks *not applicable*. Here is the ready adapter for
+# x-transformers (marked: the hooks that differ from xtlab's):
+
+# %%
+show_source(x_transformers_adapter, emphasize=["x_transformers_get_layer_dropout", "xl_step=", "embedding="])
+
+# %% [markdown]
+# ## 3. Predict, then audit
+#
+# x-transformers ties its output to the embedding with a function (`t @ token_emb.emb.weight.t()`), not with a
+# shared Parameter. Predict what `copy.deepcopy` does to that tie.
+
+# %%
+deepcopy_question = predict("Is the deep copy of the x-transformers model still tied to its own embedding?",
+                            {"yes, tied": "tied", "no, untied": "untied"})
+deepcopy_question
+
+# %% [markdown]
+# Now the report cards. One call audits all four models; their DDP steps share a single launch of 2 processes
+# (gloo on the CPU). The x-transformers model does not pickle (its tie is a lambda), so the DDP step rebuilds it
+# from its recipe and loads its weights.
+
+# %%
+cards = audit_models({"x-transformers": Subject(x_model, build=x_recipe), "xtlab twin": twin,
+                      "torch.nn.Transformer": torch_model,
+                      "TinyLM": Subject(tiny, lab.tiny_lm_adapter(tiny))}, seed=0, steps=8)
+print(cards["x-transformers"])
+
+# %%
+copied = copy.deepcopy(x_model)
+deepcopy_tie = embedding_output_tie(copied, "token_emb", "to_logits").value
+deepcopy_question.reveal(deepcopy_tie, why=f"the copy's function still reads the original model's embedding: its "
+                                           f"tie is {deepcopy_tie}; the card's tying row "
+                                           f"{cards['x-transformers'].status('tying_paths')}")
+
+# %% [markdown]
+# The xtlab twin has the same weights and sizes. Its card:
+
+# %%
+print(cards["xtlab twin"])
+
+# %% [markdown]
+# And the two others. `torch.nn.Transformer` has no embedding, no layer dropout and no memories, so those rows do
+# not apply; TinyLM's leftover `value_head` shows twice: as an unused parameter and in the DDP step.
+
+# %%
+print(cards["torch.nn.Transformer"])
+print(cards["TinyLM"])
+
+# %% [markdown]
+# All four cards side by side:
+
+# %%
+lab.plot_report_cards(cards)
+
+# %% [markdown]
+# ## 4. Reading the cards
+#
+# **Library, not architecture.** The x-transformers model and its twin compute the same function, yet they
+# differ on three rows. The differences, computed from the two cards:
+
+# %%
+differ = [row.key for row, twin_row in zip(cards["x-transformers"].rows, cards["xtlab twin"].rows, strict=True)
+          if row.status != twin_row.status]
+for key in differ:
+    print(f"{key}: x-transformers {cards['x-transformers'].status(key)}, "
+          f"xtlab twin {cards['xtlab twin'].status(key)}")
+
+# %% [markdown]
+# x-transformers draws its layer-dropout skips from Python's `random`, so `torch.manual_seed` alone does not
+# repeat a run; zero memories are attended as if they held tokens; and its tie is a function that a deep copy
+# does not follow. The panel shows the first one: two runs with the same torch seed and different Python seeds.
+# Choose the model and the layer-dropout probability.
+
+# %%
+panel = lab.seeding_panel({"x-transformers": x_model, "xtlab twin": twin})
+panel
+
+# %% [markdown]
+# **Architecture, not library.** Both cards fail the segmented-versus-full row, by the same amount. Two
+# features of this decoder tie something to absolute positions. Memory key/values are concatenated to the keys
+# after the rotation, so they are never rotated: a query's score against them depends on the query's own
+# position, which restarts in every segment. Memory tokens are prepended again in every segment and there they
+# attend to the XL memories. The same decoder can be built with each feature on or off. Predict which builds keep
+# the invariant.
+
+# %%
+segment_question = predict("Which of the four builds (memory tokens on/off x memory key/values on/off) give a "
+                           "segmented pass equal to the full pass?",
+                           {"all four": tuple(lab.FEATURES), "only the build with neither": ((False, False),),
+                            "none of them": ()})
+segment_question
+
+# %%
+by_features = lab.segmented_by_memory_features(seed=0, device=device)
+for (memory_tokens, memory_kv), row in by_features.items():
+    print(f"memory tokens {memory_tokens!s:>5}, memory key/values {memory_kv!s:>5}: {row.status:>5}, "
+          f"{row.evidence.split(': ')[1]}")
+
+# %%
+segment_question.reveal(lab.holding_builds(by_features),
+                        why=f"{len(lab.holding_builds(by_features))} of {len(by_features)} builds hold: "
+                            f"{lab.holding_builds(by_features)} (memory tokens, memory key/values)")
+
+# %% [markdown]
+# **Layer dropout and DDP.** Every model with layer dropout fails the first row: some steps leave whole blocks
+# without a gradient, so DDP needs `find_unused_parameters=True`. With layer dropout off (the DDP row), the
+# three models without a dead parameter train under DDP and their ranks end bit-identical; TinyLM does not:
+
+# %%
+print(cards["TinyLM"].row("unused_parameters").evidence)
+print(cards["TinyLM"].row("ddp_step").evidence)
+
+# %% [markdown]
+# ## 5. Exercises
+#
+# **Exercise 1.** Write the adapter for TinyLM (`lab.TinyLM`; `print(tiny)` shows its modules). Return a
+# `ModelAdapter` with: `make_batch(model, generator)` giving `(tokens,)`, a `(2, model.max_len)` tensor of ids in
+# `[0, model.num_tokens)` drawn from the generator; `loss(model, batch)`, the next-token cross-entropy; `forward`;
+# the embedding/output pair (attribute paths of the modules); and `get_layer_dropout`/`set_layer_dropout` for the
+# attribute the forward pass reads. TinyLM keeps no memories. The checker tries your hooks on two sizes, then
+# audits TinyLM with your adapter and compares the card with the reference's.
+
+
+# %%
+def adapter_for_tiny_lm(model):
+    ### BEGIN SOLUTION
+    import torch.nn.functional as F
+
+    from xtlab.diagnostics.audit import ModelAdapter
+
+    def make_batch(model, generator):
+        tokens = torch.randint(0, model.num_tokens, (2, model.max_len), generator=generator)
+        return (tokens.to(model.embed.weight.device),)
+
+    def forward(model, batch):
+        return model(batch[0])
+
+    def loss(model, batch):
+        tokens = batch[0]
+        logits = model(tokens[:, :-1])
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1))
+
+    def get_layer_dropout(model):
+        return model.block_drop
+
+    def set_layer_dropout(model, p):
+        model.block_drop = p
+
+    return ModelAdapter("TinyLM", make_batch, loss, forward, embedding="embed", output="head",
+                        get_layer_dropout=get_layer_dropout, set_layer_dropout=set_layer_dropout)
+    ### END SOLUTION
+
+
+# %%
+lab.check("adapter_for_tiny_lm", adapter_for_tiny_lm)
+
+# %% [markdown]
+# **Exercise 2.** Write an invariant the course did not have: a language model's output at position `t` must
+# not depend on any later token. `outputs_ignore_later_tokens(model, adapter)` returns `True` when, for every
+# position `t`, replacing the tokens after `t` leaves the outputs at positions `0..t` unchanged (use
+# `adapter.make_batch` and `adapter.forward`). The checker runs it on TinyLMs with a planted bug, a causal mask
+# off by one (`lab.planted_pair()` builds one with its fixed twin), and on the fixed twins, as built: in
+# training mode.
+
+
+# %%
+def outputs_ignore_later_tokens(model, adapter):
+    ### BEGIN SOLUTION
+    model.eval()
+    tokens = adapter.make_batch(model, torch.Generator().manual_seed(0))[0]
+    other = adapter.make_batch(model, torch.Generator().manual_seed(1))[0]
+    with torch.no_grad():
+        before = adapter.forward(model, (tokens,))
+        for t in range(tokens.shape[1] - 1):
+            changed = torch.cat((tokens[:, : t + 1], other[:, t + 1:]), dim=1)
+            after = adapter.forward(model, (changed,))
+            if not torch.allclose(before[:, : t + 1], after[:, : t + 1], atol=1e-5):
+                return False
+    return True
+    ### END SOLUTION
+
+
+# %%
+lab.check("outputs_ignore_later_tokens", outputs_ignore_later_tokens)
+
+# %% [markdown]
+# An invariant plugs into the report card as an extra row (`extra_checks`). Here the lab's reference check runs
+# on the planted bug and its fixed twin:
+
+# %%
+planted, fixed = lab.planted_pair(seed=0)
+for name, model in (("planted bug", planted), ("fixed twin", fixed)):
+    model = model.to(device)
+    card = audit(model, lab.tiny_lm_adapter(model), name=name, ddp=False,
+                 extra_checks={"outputs ignore later tokens": lab.causality_reference})
+    leak = lab.first_leaking_position(model, lab.tiny_lm_adapter(model))
+    print(f"{name}: {card.status('outputs ignore later tokens')}; first position that sees the next token: {leak}")
+
+# %% [markdown]
+# ## Next
+#
+# Audit a model of your own: `xtlab.diagnostics.audit(model)` for the three ready kinds, or
+# `audit(model, adapter)` with an adapter like yours. Write its functions at module level and it also gets the
+# DDP row. Go back to `00_start_here.ipynb` for the map of the course.
