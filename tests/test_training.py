@@ -159,5 +159,5 @@ def test_train_an_xtlab_xtransformer_on_reverse_with_its_own_loss():
         batch = make_seq2seq_batch("reverse", 16, 6, generator=generator)
         return batch.src, batch.tgt
 
-    history = train(model, batch_fn, steps=20, lr=1e-2, loss_fn=lambda m, src, tgt: m(src, tgt))
+    history = train(model, batch_fn, steps=100, lr=1e-2, loss_fn=lambda m, src, tgt: m(src, tgt))
     assert history.final_loss < history.losses[0] / 2

@@ -7,6 +7,7 @@ predict-then-reveal and show-source helpers.
 """
 
 from xtlab.device import default_device, describe_device, resolve_device
+from xtlab.diagnostics.model_audit import audit
 from xtlab.model import (
     Decoder,
     Encoder,
@@ -21,6 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "audit",
     "Decoder",
     "Encoder",
     "TiedLinear",

@@ -48,9 +48,8 @@ for name in lab.MODELS:
     print(f"{name:24s} {tensors:3d} parameter tensors, {elements:6d} elements")
 
 # %% [markdown]
-# The panel shows where a grouping puts each parameter of a model, against where it belongs (`by_type`, with
-# one addition: a 1-D vector of a role the library does not name, such as `nn.MultiheadAttention`'s
-# `in_proj_bias`, counts as a bias). Switch the model and the grouping; red bars are misplaced parameters.
+# The panel shows where a grouping puts each parameter of a model, against where it belongs (the library's
+# `by_type`). Switch the model and the grouping; red bars are misplaced parameters.
 
 # %%
 grouping_view = lab.grouping_panel()
@@ -115,8 +114,8 @@ for run in runs:
 #   compares these listings with `model.parameters()`, which counts the Parameter once, and fires; had it been
 #   removed, torch's AdamW would refuse the groups, as the line `AdamW(groups, fused=True)` shows.
 # - **`torch.nn.Transformer`** comes out clean: its norms are `nn.LayerNorm`, and the keyword `bias` catches
-#   `in_proj_bias`. The library's own `by_type` decays those three `in_proj_bias` vectors (try it in the panel):
-#   a rule by module type is only as good as its list of modules.
+#   `in_proj_bias`, a bias that `nn.MultiheadAttention` names its own way (xtlab's `by_type` counts any 1-D
+#   parameter whose name ends in `_bias` as a bias for the same reason).
 # - **`fused=True`** builds and steps on this device and torch for every model whose groups are valid.
 
 # %% [markdown]

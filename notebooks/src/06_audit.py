@@ -4,7 +4,7 @@
 # Labs 01–05 each broke one thing in xtlab's own model: layer dropout and gradients, weight tying, XL memories,
 # optimizer groups, DDP. The skill you need next is to find those failures in *someone else's* model, on the
 # versions you have installed. This lab turns every instrument and invariant of the course into one **report
-# card**, a library function (`xtlab.diagnostics.audit`) that works on any `nn.Module` through a small hook, the
+# card**, a library function (`xtlab.diagnostics.model_audit`) that works on any `nn.Module` through a small hook, the
 # `ModelAdapter`.
 #
 # **After this lab you will be able to**
@@ -23,7 +23,7 @@ import torch
 
 import xtlab
 from xtlab.diagnostics import audit
-from xtlab.diagnostics.audit import Subject, audit_models, installed_versions, x_transformers_adapter
+from xtlab.diagnostics.model_audit import Subject, audit_models, installed_versions, x_transformers_adapter
 from xtlab.diagnostics.ties import embedding_output_tie
 from xtlab.interop import twin_of
 from xtlab.labs import audit as lab
@@ -189,7 +189,7 @@ def adapter_for_tiny_lm(model):
     ### BEGIN SOLUTION
     import torch.nn.functional as F
 
-    from xtlab.diagnostics.audit import ModelAdapter
+    from xtlab.diagnostics.model_audit import ModelAdapter
 
     def make_batch(model, generator):
         tokens = torch.randint(0, model.num_tokens, (2, model.max_len), generator=generator)
@@ -262,6 +262,6 @@ for name, model in (("planted bug", planted), ("fixed twin", fixed)):
 # %% [markdown]
 # ## Next
 #
-# Audit a model of your own: `xtlab.diagnostics.audit(model)` for the three ready kinds, or
+# Audit a model of your own: `xtlab.diagnostics.model_audit(model)` for the three ready kinds, or
 # `audit(model, adapter)` with an adapter like yours. Write its functions at module level and it also gets the
 # DDP row. Go back to `00_start_here.ipynb` for the map of the course.

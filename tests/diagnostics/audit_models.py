@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xtlab.diagnostics.audit import ModelAdapter
+from xtlab.diagnostics.model_audit import ModelAdapter
 
 
 class Head(nn.Module):

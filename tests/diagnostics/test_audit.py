@@ -1,4 +1,4 @@
-"""The report card (xtlab.diagnostics.audit): every row computed, models left as they were, bad input refused."""
+"""The report card (xtlab.diagnostics.model_audit): every row computed, models left as they were, bad input refused."""
 
 import copy
 import pickle
@@ -10,7 +10,7 @@ from torch import nn
 
 from tests.diagnostics.audit_models import Head, head_adapter, head_batch, head_loss
 from xtlab.diagnostics import audit
-from xtlab.diagnostics.audit import (
+from xtlab.diagnostics.model_audit import (
     FAILS,
     HOLDS,
     NOT_APPLICABLE,
@@ -167,7 +167,7 @@ def test_ddp_step_one_launch_holds_fails_and_needs_build_for_a_model_that_does_n
 
 
 def test_build_pickles_and_gives_each_call_its_own_modules():
-    recipe = Build(nn.Sequential, {"a": None} if False else {})
+    recipe = Build(nn.Sequential, {})
     assert isinstance(pickle.loads(pickle.dumps(recipe))(), nn.Sequential)
     shared = Build(TransformerWrapper, {"num_tokens": 5, "max_seq_len": 4, "attn_layers": Decoder(8, 1, 2,
                                                                                                     attn_dim_head=4)})

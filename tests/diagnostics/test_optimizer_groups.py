@@ -154,3 +154,9 @@ def test_build_adamw_falls_back_for_parameters_fused_cannot_take():
 def test_bad_input_is_named(call, error, named):
     with pytest.raises(error, match=named):
         call(nn.Linear(2, 2))
+
+
+def test_a_bias_named_its_own_way_is_a_bias():
+    rows = {row.name: row for row in describe_parameters(nn.MultiheadAttention(8, 2))}
+    assert rows["in_proj_bias"].category == "bias" and rows["in_proj_bias"].group == "no_decay"
+    assert rows["in_proj_weight"].group == "decay"

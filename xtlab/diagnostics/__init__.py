@@ -5,7 +5,6 @@ One file per instrument: ``gradient_presence``, ``unused_parameters``, ``ties``,
 ``process_tree``: no process a rank starts outlives the call).
 """
 
-from xtlab.diagnostics.audit import audit as audit
 from xtlab.diagnostics.checkpoints import CheckpointError, LoadReport, load_checkpoint, save_checkpoint
 from xtlab.diagnostics.ddp_runner import DistributedRun, RankResult, default_backend, max_world_size, run_distributed
 from xtlab.diagnostics.gradient_presence import (
@@ -14,6 +13,7 @@ from xtlab.diagnostics.gradient_presence import (
     GradientState,
     record_gradient_presence,
 )
+from xtlab.diagnostics.model_audit import ModelAdapter, ReportCard, audit, audit_models
 from xtlab.diagnostics.optimizer_groups import (
     EXEMPT_CATEGORIES,
     STRATEGIES,
@@ -74,4 +74,9 @@ __all__ = [
     "default_backend",
     "max_world_size",
     "run_distributed",
+    # the report card (lab 06)
+    "ModelAdapter",
+    "ReportCard",
+    "audit",
+    "audit_models",
 ]

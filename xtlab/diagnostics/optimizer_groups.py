@@ -58,8 +58,8 @@ def classify_parameter(name: str, parameter: torch.Tensor, owner: nn.Module) -> 
         return "memory tokens", "memory tokens"
     if leaf in ("mem_k", "mem_v"):
         return "memory key/values", f"attention memory {'keys' if leaf == 'mem_k' else 'values'} ({leaf})"
-    if leaf == "bias" and parameter.ndim <= 1:
-        return "bias", f"bias of {owner_type}"
+    if (leaf == "bias" or leaf.endswith("_bias")) and parameter.ndim <= 1:  # e.g. MultiheadAttention.in_proj_bias
+        return "bias", f"bias of {owner_type}" if leaf == "bias" else f"bias of {owner_type} ({leaf})"
     if _is_norm(owner) and leaf in _GAIN_NAMES:
         return "norm gain", f"{owner_type} gain"
     if leaf in ("g", "gamma", "gain") and parameter.ndim <= 1:

@@ -1,5 +1,5 @@
 """Lab 06 — the capstone: audit transformers you did not write. Every instrument and invariant of the course runs
-on an x-transformers decoder, ``torch.nn.Transformer`` and TinyLM through ``xtlab.diagnostics.audit``.
+on an x-transformers decoder, ``torch.nn.Transformer`` and TinyLM through ``xtlab.diagnostics.model_audit``.
 
 The notebook imports this package as ``lab``; every name it uses is listed here."""
 

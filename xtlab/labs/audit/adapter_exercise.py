@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from xtlab.course import Exercise, Mistake, Verdict, call, describe
-from xtlab.diagnostics.audit import ModelAdapter, audit
+from xtlab.diagnostics.model_audit import ModelAdapter, audit
 from xtlab.diagnostics.ties import TieStatus, embedding_output_tie
 from xtlab.labs.audit.tiny_lm import (
     build_tiny_lm,
@@ -58,7 +58,8 @@ def _hook_problem(adapter: ModelAdapter, model, sizes: dict) -> Verdict | None:
         hint = "next-token cross-entropy: logits of tokens[:, :-1] against targets tokens[:, 1:]"
         if torch.allclose(loss.detach().float(), unshifted.detach(), atol=1e-5):
             hint = "your loss asks each position to predict its own token: shift the targets by one"
-        return Verdict.try_again(f"loss {where} was {float(loss.detach()):.4f}, expected {float(expected):.4f}", hint)
+        return Verdict.try_again(
+            f"loss {where} was {float(loss.detach()):.4f}, expected {float(expected.detach()):.4f}", hint)
     if adapter.embedding is None:
         return Verdict.try_again("your adapter names no embedding/output pair, so the tie check cannot run",
                                  "embedding= and output= are the attribute paths of TinyLM's embedding and head")

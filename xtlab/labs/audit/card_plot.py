@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from xtlab._checks import check_type
-from xtlab.diagnostics.audit import FAILS, HOLDS, NOT_APPLICABLE, ReportCard
+from xtlab.diagnostics.model_audit import FAILS, HOLDS, NOT_APPLICABLE, ReportCard
 from xtlab.widgets.figures import new_figure
 
 STATUS_COLOURS = {HOLDS: "#0072B2", FAILS: "#D55E00", NOT_APPLICABLE: "#DDDDDD"}  # Okabe-Ito blue, vermillion

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from xtlab._checks import check_int, check_module, check_type
-from xtlab.diagnostics.audit import ModelAdapter
+from xtlab.diagnostics.model_audit import ModelAdapter
 from xtlab.labs.audit.tiny_lm import TinyLM, build_tiny_lm
 
 CAUSAL_TOLERANCE = 1e-5

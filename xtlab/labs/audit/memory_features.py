@@ -4,8 +4,8 @@ x-transformers decoder built with and without memory tokens and attention memory
 from __future__ import annotations
 
 from xtlab._checks import check_int
-from xtlab.diagnostics.audit import Row, adapter_for
-from xtlab.diagnostics.audit.checks import segmented_vs_full
+from xtlab.diagnostics.model_audit import Row, adapter_for
+from xtlab.diagnostics.model_audit.checks import segmented_vs_full
 from xtlab.labs.audit.models import build_x_transformers
 from xtlab.threads import one_cpu_thread
 

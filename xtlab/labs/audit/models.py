@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from xtlab._checks import check_bool, check_int
-from xtlab.diagnostics.audit import Build
+from xtlab.diagnostics.model_audit import Build
 
 NUM_TOKENS, MAX_SEQ_LEN, MAX_MEM_LEN, DIM, DEPTH, HEADS, DIM_HEAD = 32, 16, 8, 32, 2, 2, 16
 LAYER_DROPOUT, NUM_MEMORY_TOKENS, NUM_MEM_KV = 0.25, 2, 2

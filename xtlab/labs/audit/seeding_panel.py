@@ -18,7 +18,7 @@ from torch import nn
 
 from xtlab._checks import check_choice, check_int, check_probability, check_type
 from xtlab.diagnostics import GradientState
-from xtlab.diagnostics.audit import adapter_for, layer_dropout_set, training_presence
+from xtlab.diagnostics.model_audit import adapter_for, layer_dropout_set, training_presence
 from xtlab.threads import one_cpu_thread
 from xtlab.widgets import LabPanel
 from xtlab.widgets.figures import new_figure

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from xtlab._checks import check_bool, check_int, check_probability, check_type
-from xtlab.diagnostics.audit import ModelAdapter
+from xtlab.diagnostics.model_audit import ModelAdapter
 
 NUM_TOKENS, MAX_LEN, DIM, DEPTH, HEADS = 32, 16, 32, 2, 2
 

@@ -92,19 +92,14 @@ class ReferenceRow:
 
 
 def reference_rows(model: nn.Module) -> list[ReferenceRow]:
-    """Every trainable parameter of ``model`` with its group under the library's ``by_type`` rule.
-
-    One addition: a 1-D parameter of a role the library does not name (``nn.MultiheadAttention.in_proj_bias``)
-    is treated as a bias, no decay, like every other bias vector.
-    """
+    """Every trainable parameter of ``model`` with its group under the library's ``by_type`` rule (biases, also
+    ``nn.MultiheadAttention.in_proj_bias``, norm gains, embeddings and memory parameters get no decay)."""
     modules = dict(model.named_modules())
     rows = []
     for row in describe_parameters(model, "by_type"):
         if row.group not in (DECAY, NO_DECAY):
             continue  # frozen: in no optimizer group on purpose
         group, reason = row.group, row.reason
-        if row.category == "other" and len(row.shape) <= 1:
-            group, reason = NO_DECAY, f"{row.reason}, a bias-like vector"
         owner = modules[row.name.rpartition(".")[0]]
         offset = row.category == "norm gain" and bool(getattr(owner, "unit_offset", False))
         rows.append(ReferenceRow(row.name, row.shape, row.category, group, reason, offset))

@@ -16,12 +16,12 @@ import torch
 from torch import nn
 
 from xtlab._checks import check_bool, check_int, check_module, check_number, check_type, shown
-from xtlab.diagnostics.audit.adapter import ModelAdapter
-from xtlab.diagnostics.audit.checks import LOCAL_CHECKS
-from xtlab.diagnostics.audit.ddp_step import DDPJob, ddp_rows, make_job
-from xtlab.diagnostics.audit.model_state import ModelSnapshot, global_random_state_kept
-from xtlab.diagnostics.audit.ready_adapters import adapter_for
-from xtlab.diagnostics.audit.rows import FAILS, STATUSES, Row, short_error, status_of
+from xtlab.diagnostics.model_audit.adapter import ModelAdapter
+from xtlab.diagnostics.model_audit.checks import LOCAL_CHECKS
+from xtlab.diagnostics.model_audit.ddp_step import DDPJob, ddp_rows, make_job
+from xtlab.diagnostics.model_audit.model_state import ModelSnapshot, global_random_state_kept
+from xtlab.diagnostics.model_audit.ready_adapters import adapter_for
+from xtlab.diagnostics.model_audit.rows import FAILS, STATUSES, Row, short_error, status_of
 from xtlab.threads import one_cpu_thread
 
 Invariant = Callable[[nn.Module, ModelAdapter], "bool | tuple[bool, str]"]
@@ -138,7 +138,7 @@ def _docline(function: Callable) -> str:
 def _checked_subject(name: Any, subject: Any) -> Subject:
     if isinstance(subject, nn.Module):
         subject = Subject(subject)
-    check_type(f"models[{name!r}]", subject, Subject, "a model or an xtlab.diagnostics.audit.Subject")
+    check_type(f"models[{name!r}]", subject, Subject, "a model or an xtlab.diagnostics.model_audit.Subject")
     check_module(f"models[{name!r}].model", subject.model)
     adapter = adapter_for(subject.model) if subject.adapter is None else subject.adapter
     check_type(f"models[{name!r}].adapter", adapter, ModelAdapter, "a ModelAdapter")
@@ -221,7 +221,7 @@ def audit(model: nn.Module, adapter: ModelAdapter | None = None, *, name: str | 
 
     Example::
 
-        card = xtlab.diagnostics.audit(model)
+        card = xtlab.diagnostics.model_audit(model)
         print(card)                       # one line per check, with its evidence
         card.status("tying_paths")        # "holds" / "fails" / "not applicable"
     """

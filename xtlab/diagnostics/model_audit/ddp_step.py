@@ -23,9 +23,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from xtlab._checks import check_callable, check_type
-from xtlab.diagnostics.audit.adapter import ModelAdapter
-from xtlab.diagnostics.audit.rows import FAILS, HOLDS, NOT_APPLICABLE, Row, short_error
 from xtlab.diagnostics.ddp_runner import run_distributed
+from xtlab.diagnostics.model_audit.adapter import ModelAdapter
+from xtlab.diagnostics.model_audit.rows import FAILS, HOLDS, NOT_APPLICABLE, Row, short_error
 
 WORLD_SIZE = 2
 DDP_STEPS = 3  # an unused parameter shows at the second forward pass
@@ -149,8 +149,7 @@ def ddp_rows(jobs: Sequence[DDPJob], seed: int, timeout_s: float) -> list[Row]:
         if all(ok for ok, _, _ in outcomes):
             sums = {text for _, text, _ in outcomes}
             same = len(sums) == 1
-            evidence = (f"{setting}: every rank finished; parameters identical across ranks: {same} "
-                        f"(sha256 {', '.join(sorted(sums))})")
+            evidence = f"{setting}: every rank finished; parameters identical across ranks: {same}"
             rows.append(Row("ddp_step", CHECK, HOLDS if same else FAILS, evidence))
         else:
             failed = "; ".join(f"rank {rank} at step {step}: {text}" for rank, (ok, text, step) in enumerate(outcomes)

@@ -7,19 +7,26 @@ architecture needs; ready ones exist for xtlab's and x-transformers' ``Transform
 invariant), ``tying_paths``, ``ddp_step``, ``model_state`` (put a model back as it was), ``report_card``.
 """
 
-from xtlab.diagnostics.audit.adapter import ModelAdapter
-from xtlab.diagnostics.audit.checks import PROBE_LAYER_DROPOUT, TOLERANCE, layer_dropout_set, training_presence
-from xtlab.diagnostics.audit.ddp_step import DDP_STEPS, WORLD_SIZE, Build
-from xtlab.diagnostics.audit.model_state import ModelSnapshot
-from xtlab.diagnostics.audit.ready_adapters import (
+from xtlab.diagnostics.model_audit.adapter import ModelAdapter
+from xtlab.diagnostics.model_audit.checks import PROBE_LAYER_DROPOUT, TOLERANCE, layer_dropout_set, training_presence
+from xtlab.diagnostics.model_audit.ddp_step import DDP_STEPS, WORLD_SIZE, Build
+from xtlab.diagnostics.model_audit.model_state import ModelSnapshot
+from xtlab.diagnostics.model_audit.ready_adapters import (
     adapter_for,
     torch_transformer_adapter,
     x_transformers_adapter,
     xtlab_adapter,
 )
-from xtlab.diagnostics.audit.report_card import Invariant, ReportCard, Subject, audit, audit_models, installed_versions
-from xtlab.diagnostics.audit.rows import FAILS, HOLDS, NOT_APPLICABLE, Row
-from xtlab.diagnostics.audit.tying_paths import PATHS, PathOutcome, run_tying_paths
+from xtlab.diagnostics.model_audit.report_card import (
+    Invariant,
+    ReportCard,
+    Subject,
+    audit,
+    audit_models,
+    installed_versions,
+)
+from xtlab.diagnostics.model_audit.rows import FAILS, HOLDS, NOT_APPLICABLE, Row
+from xtlab.diagnostics.model_audit.tying_paths import PATHS, PathOutcome, run_tying_paths
 
 __all__ = [
     "DDP_STEPS", "FAILS", "HOLDS", "NOT_APPLICABLE", "PATHS", "PROBE_LAYER_DROPOUT", "TOLERANCE", "WORLD_SIZE",

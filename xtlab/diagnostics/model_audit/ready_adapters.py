@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from xtlab._checks import check_module, shown
-from xtlab.diagnostics.audit.adapter import Batch, ModelAdapter
+from xtlab.diagnostics.model_audit.adapter import Batch, ModelAdapter
 
 BATCH_SIZE = 2
 

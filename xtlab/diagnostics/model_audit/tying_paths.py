@@ -17,9 +17,9 @@ import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
-from xtlab.diagnostics.audit.model_state import ModelSnapshot
-from xtlab.diagnostics.audit.rows import short_error
 from xtlab.diagnostics.checkpoints import load_checkpoint, save_checkpoint
+from xtlab.diagnostics.model_audit.model_state import ModelSnapshot
+from xtlab.diagnostics.model_audit.rows import short_error
 from xtlab.diagnostics.ties import TieStatus, embedding_output_tie
 
 OVERWRITE_VALUE = 0.125  # what every parameter holds before a load: a load that does nothing shows
@@ -76,7 +76,12 @@ def _assign(model: nn.Module, folder: str) -> nn.Module:
 
 def _safetensors_file(model: nn.Module, folder: str) -> nn.Module:
     path = os.path.join(folder, "model.safetensors")
-    save_file(model.state_dict(), path)  # refuses tensors that share memory
+    try:
+        save_file(model.state_dict(), path)  # refuses tensors that share memory
+    except RuntimeError as err:
+        if "share memory" not in str(err):
+            raise
+        raise RuntimeError("save_file refuses tensors that share memory") from None  # its own text lists a set
     _overwrite(model)
     model.load_state_dict(load_file(path, device=str(_device(model))))
     return model

@@ -2,7 +2,7 @@
 
 Each is measured on the model as it is (its own layer-dropout probability, memories, tie); a check whose
 adapter hook is missing says "not applicable". The functions change nothing they do not put back (the
-caller, :func:`xtlab.diagnostics.audit.audit`, also snapshots the model and the random state).
+caller, :func:`xtlab.diagnostics.model_audit.audit`, also snapshots the model and the random state).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from xtlab.diagnostics.audit.adapter import ModelAdapter
-from xtlab.diagnostics.audit.model_state import seed_all
-from xtlab.diagnostics.audit.rows import FAILS, HOLDS, NOT_APPLICABLE, Row, status_of
-from xtlab.diagnostics.audit.tying_paths import PATHS, run_tying_paths
 from xtlab.diagnostics.gradient_presence import GradientPresence, GradientState, record_gradient_presence
+from xtlab.diagnostics.model_audit.adapter import ModelAdapter
+from xtlab.diagnostics.model_audit.model_state import seed_all
+from xtlab.diagnostics.model_audit.rows import FAILS, HOLDS, NOT_APPLICABLE, Row, status_of
+from xtlab.diagnostics.model_audit.tying_paths import PATHS, run_tying_paths
 from xtlab.diagnostics.optimizer_groups import check_param_groups, param_groups, strategy_disagreements
 from xtlab.diagnostics.ties import TieStatus, embedding_output_tie
 from xtlab.diagnostics.unused_parameters import find_unused_parameters
@@ -199,7 +199,7 @@ def decay_placement(model: nn.Module, adapter: ModelAdapter, seed: int, steps: i
                        if by_ndim.group == "decay"]
     spared = [f"{by_type.name} ({by_type.category})" for by_type, by_ndim in disagreements
               if by_ndim.group == "no_decay"]
-    evidence = f"{len(wrongly_decayed)} parameters decayed that should not be"
+    evidence = f"decayed that should not be: {len(wrongly_decayed)} parameters"
     if wrongly_decayed:
         evidence += f": {_names(wrongly_decayed)}"
     if spared:

@@ -1,0 +1,128 @@
+"""Every number and verdict the stored Lab 06 notebook prints or its prose states, recomputed from the library and
+the lab's pure functions."""
+
+import copy
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from xtlab.diagnostics import audit
+from xtlab.diagnostics.model_audit import FAILS, HOLDS, Subject, audit_models
+from xtlab.diagnostics.ties import embedding_output_tie
+from xtlab.interop import twin_of
+from xtlab.labs import audit as lab
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = ROOT / "notebooks" / "06_audit.ipynb"
+SOURCE = ROOT / "notebooks" / "src" / "06_audit.py"
+
+
+def stored_text_of(path: Path) -> str:
+    cells = json.loads(path.read_text())["cells"]
+    outputs = [output for cell in cells if cell["cell_type"] == "code" for output in cell["outputs"]]
+    return "".join("".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/plain", ""))
+                   for output in outputs)
+
+
+def prose_of(path: Path) -> str:
+    cells = json.loads(path.read_text())["cells"]
+    return "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "markdown")
+
+
+@pytest.fixture(scope="module")
+def stored_text() -> str:
+    return stored_text_of(NOTEBOOK)
+
+
+@pytest.fixture(scope="module")
+def models():
+    x_model, recipe = lab.build_x_transformers(seed=0)
+    tiny = lab.build_tiny_lm(seed=0, value_head=True)
+    return {"x-transformers": Subject(x_model, build=recipe), "xtlab twin": twin_of(x_model),
+            "torch.nn.Transformer": lab.build_torch_transformer(seed=0),
+            "TinyLM": Subject(tiny, lab.tiny_lm_adapter(tiny))}
+
+
+@pytest.fixture(scope="module")
+def cards(models):
+    return audit_models(models, seed=0, steps=8)
+
+
+def test_notebook_defines_only_exercise_answers_and_states_objectives_and_time():
+    code = SOURCE.read_text()
+    assert re.findall(r"^def (\w+)", code, re.M) == ["adapter_for_tiny_lm", "outputs_ignore_later_tokens"]
+    assert not re.search(r"^class ", code, re.M) and "(nn.Module)" not in code
+    prose = prose_of(NOTEBOOK)
+    objectives = prose.split("**After this lab you will be able to**")[1].split("**Estimated time:**")[0]
+    assert 3 <= objectives.count("\n- ") <= 5
+    assert re.search(r"\*\*Estimated time:\*\* 45 minutes", prose)
+
+
+def test_every_report_card_is_printed_as_computed(cards, stored_text):
+    for card in cards.values():
+        assert repr(card) in stored_text, card.name
+    assert [row.key for row in cards["x-transformers"].rows][-1] == "ddp_step"
+
+
+def test_the_library_differences_are_the_three_rows_the_prose_names(cards, stored_text):
+    differ = [row.key for row, twin_row in zip(cards["x-transformers"].rows, cards["xtlab twin"].rows, strict=True)
+              if row.status != twin_row.status]
+    assert differ == ["layer_dropout_seeding", "mems_none_vs_zero", "tying_paths"]
+    assert "they\n# differ on three rows" in SOURCE.read_text() or "differ on three rows" in prose_of(NOTEBOOK)
+    for key in differ:
+        assert cards["x-transformers"].status(key) == FAILS and cards["xtlab twin"].status(key) == HOLDS
+        assert f"{key}: x-transformers fails, xtlab twin holds" in stored_text
+
+
+def test_both_cards_fail_segmented_versus_full_by_the_same_amount(cards):
+    rows = [cards[name].row("segmented_vs_full") for name in ("x-transformers", "xtlab twin")]
+    assert all(row.status == FAILS for row in rows)
+    assert rows[0].evidence.split(" on the second")[0] == rows[1].evidence.split(" on the second")[0]
+
+
+def test_layer_dropout_fails_the_first_row_and_ddp_trains_all_but_tiny_lm(cards, models):
+    for name, card in cards.items():
+        has_layer_dropout = name != "torch.nn.Transformer"
+        assert (card.status("gradient_presence") == FAILS) == has_layer_dropout, name
+        assert (card.status("ddp_step") == HOLDS) == (name != "TinyLM"), name
+    assert cards["TinyLM"].status("unused_parameters") == FAILS
+    assert "value_head.weight" in cards["TinyLM"].row("unused_parameters").evidence
+    assert "Expected to have finished reduction" in cards["TinyLM"].row("ddp_step").evidence
+    assert cards["x-transformers"].status("unused_parameters") == HOLDS
+
+
+def test_the_deepcopy_reveal_and_the_not_applicable_rows(models, cards, stored_text):
+    x_model = models["x-transformers"].model
+    tie = embedding_output_tie(copy.deepcopy(x_model), "token_emb", "to_logits").value
+    assert tie == "untied" and "Answer (computed): no, untied" in stored_text
+    torch_card = cards["torch.nn.Transformer"]
+    assert {row.key for row in torch_card.rows if row.status == "not applicable"} == {
+        "layer_dropout_seeding", "mems_none_vs_zero", "segmented_vs_full", "tying_paths"}
+
+
+def test_memory_features_lines_and_reveal(stored_text):
+    rows = lab.segmented_by_memory_features(seed=0)
+    for (memory_tokens, memory_kv), row in rows.items():
+        line = (f"memory tokens {memory_tokens!s:>5}, memory key/values {memory_kv!s:>5}: {row.status:>5}, "
+                f"{row.evidence.split(': ')[1]}")
+        assert line in stored_text
+    assert lab.holding_builds(rows) == ((False, False),)
+    assert "Answer (computed): only the build with neither" in stored_text
+
+
+def test_the_planted_bug_fails_the_extra_row_and_its_twin_holds(stored_text):
+    planted, fixed = lab.planted_pair(seed=0)
+    for name, model, status, leak in (("planted bug", planted, "fails", 0), ("fixed twin", fixed, "holds", None)):
+        card = audit(model, lab.tiny_lm_adapter(model), ddp=False, extra_checks={"c": lab.causality_reference})
+        assert card.status("c") == status
+        assert lab.first_leaking_position(model, lab.tiny_lm_adapter(model)) == leak
+        assert f"{name}: {status}; first position that sees the next token: {leak}" in stored_text
+
+
+def test_the_panel_is_stored_with_its_summary(stored_text):
+    x_model, _ = lab.build_x_transformers(seed=0)
+    runs = lab.seeding_runs(x_model, "x-transformers", 0.3)
+    assert lab.summarize_seeding_runs(runs).split(":")[0] in stored_text
+    assert runs.steps_that_differ > 0
