@@ -283,7 +283,9 @@ def _move_a_control(panel) -> str:
     if checkboxes.count():
         checkboxes.first.click()
         return "checkbox"
-    toggles = panel.locator(".widget-toggle-button, .widget-toggle-buttons button:not(.mod-active)")
+    # a ToggleButtons' buttons carry .widget-toggle-button too: click one that is not the active choice
+    choices = panel.locator(".widget-toggle-buttons button:not(.mod-active)")
+    toggles = choices if choices.count() else panel.locator(".widget-toggle-button")
     if toggles.count():
         toggles.first.click()
         return "toggle"
@@ -292,6 +294,37 @@ def _move_a_control(panel) -> str:
     current = dropdown.evaluate("select => select.selectedIndex")
     dropdown.select_option(index=(current + 1) % len(options))
     return "dropdown"
+
+
+def drag_first_slider_end_to_end(page: Page, timeout_s: float = 20.0) -> tuple[bool, str, str]:
+    """Drag the first panel's first slider with the mouse from its minimum to its maximum, as a learner would.
+
+    Returns (the panel's image changed, the slider's value after the drag, its maximum).
+    """
+    panel = (
+        page.locator(".jp-OutputArea-output")
+        .filter(has=page.locator(_PANEL_IMAGE))
+        .filter(has=page.locator(".widget-slider"))
+        .first
+    )
+    panel.scroll_into_view_if_needed()
+    handle = panel.locator(".widget-slider .noUi-handle").first
+    track = panel.locator(".widget-slider .noUi-base").first.bounding_box()
+    knob = handle.bounding_box()
+    y = knob["y"] + knob["height"] / 2
+    page.mouse.move(knob["x"] + knob["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(track["x"] - 20, y, steps=10)  # to the left end ...
+    page.mouse.move(track["x"] + track["width"] + 20, y, steps=30)  # ... and across to the right end
+    before = panel_image_digest(page)
+    page.mouse.up()  # sliders report on release
+    start = time.monotonic()
+    changed = False
+    while time.monotonic() - start < timeout_s and not changed:
+        after = panel_image_digest(page)
+        changed = bool(after) and after != before
+        time.sleep(0.1)
+    return changed, handle.get_attribute("aria-valuenow"), handle.get_attribute("aria-valuemax")
 
 
 def save_screenshot(page: Page, folder: Path, name: str) -> Path:

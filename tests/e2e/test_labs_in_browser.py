@@ -10,6 +10,7 @@ import time
 
 import pytest
 from e2e_notebook_page import (
+    drag_first_slider_end_to_end,
     error_outputs,
     move_first_control,
     open_notebook,
@@ -49,3 +50,16 @@ def test_lab_runs_and_its_widgets_react(notebook_page, notebook):
         assert move.image_changed, f"{notebook.name}: moving a {move.control} did not change the panel's image"
     finally:
         print(f"screenshot: {save_screenshot(page, notebook_page.screenshots, notebook.stem)}")
+
+
+def test_a_slider_dragged_end_to_end_redraws_once_released(notebook_page):
+    page = notebook_page.page
+    notebook = lab_notebooks()[0]  # the tour: its first panel starts with a slider
+    try:
+        open_notebook(page, notebook.name)
+        run_all_cells(page, timeout_s=RUN_ALL_LIMIT_S)
+        changed, value, maximum = drag_first_slider_end_to_end(page, timeout_s=REDRAW_LIMIT_S)
+        assert value == maximum, f"the drag ended at {value}, not at the slider's maximum {maximum}"
+        assert changed, "dragging the slider end to end did not change the panel's image"
+    finally:
+        print(f"screenshot: {save_screenshot(page, notebook_page.screenshots, notebook.stem + '_drag')}")

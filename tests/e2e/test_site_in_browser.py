@@ -17,7 +17,6 @@ from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlparse
 
 import pytest
-from conftest import CHROMIUM_ARGS, _skip_or_fail, find_chromium
 from e2e_paths import REPO
 
 pytestmark = pytest.mark.e2e
@@ -45,21 +44,13 @@ def served(site: Path):
 
 
 @pytest.fixture(scope="module")
-def browser_page():
+def browser_page(browser_lab):
+    """A new tab in the browser the JupyterLab tests use (one Playwright per session: a second one would clash)."""
+    page = browser_lab.page.context.new_page()
     try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _skip_or_fail("the playwright Python package is missing (`pip install -e '.[test]'`)")
-    chromium = find_chromium()
-    if chromium is None:
-        _skip_or_fail("no Chromium found: install Debian's chromium (`apt-get install chromium`)")
-    playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-    try:
-        yield browser.new_page(viewport={"width": 1280, "height": 900})
+        yield page
     finally:
-        browser.close()
-        playwright.stop()
+        page.close()
 
 
 def figure_count(notebook: Path) -> tuple[int, int]:
