@@ -26,10 +26,18 @@ LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: $(STAMP)
 	cd notebooks && ../$(VENV)/bin/jupyter lab $(LAB_FLAGS)
 
-# Every test: unit tests (pytest on tests/) and both editions of every notebook under nbval, outputs compared.
+# Every test, on both cores (pytest-xdist, a test file or a notebook per worker): the unit and browser tests and
+# both editions of every notebook under nbval, outputs compared. The notebooks that launch real DDP/FSDP processes
+# run afterwards, one at a time, so their stored multi-process outcomes are not raced by other work.
+LAUNCHING := 02_weight_tying 05_encoder_decoder_ddp 06_audit
+LAUNCHING_NOTEBOOKS := $(foreach name,$(LAUNCHING),notebooks/$(name).ipynb solutions/$(name).ipynb)
+OTHER_NOTEBOOKS := $(filter-out $(LAUNCHING_NOTEBOOKS),$(sort $(wildcard notebooks/*.ipynb solutions/*.ipynb)))
+NBVAL := --nbval --nbval-sanitize-with $(SANITIZE) -p no:cacheprovider
+
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest tests notebooks solutions --nbval --nbval-sanitize-with $(SANITIZE) -p no:cacheprovider
+	$(PY) -m pytest tests $(OTHER_NOTEBOOKS) $(NBVAL) -n 2 --dist loadfile --durations=10
+	$(PY) -m pytest $(LAUNCHING_NOTEBOOKS) $(NBVAL)
 
 # The fast loop while editing: no browser, no DDP processes, no scratch environments.
 unit: $(STAMP)
@@ -55,7 +63,7 @@ binder-check: $(STAMP)
 	$(PY) tools/binder_check.py
 
 notebooks-test: $(STAMP)
-	$(PY) -m pytest notebooks solutions --nbval --nbval-sanitize-with $(SANITIZE)
+	$(PY) -m pytest notebooks solutions $(NBVAL)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -36,7 +36,8 @@ def test_metadata_declares_license_extras_and_typing():
 @pytest.mark.slow
 def test_wheel_installs_without_jupyterlab_and_runs_a_lab(tmp_path):
     dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(dist), str(REPO)],
+    subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--sdist", "--wheel", "--outdir", str(dist),
+                    str(REPO)],
                    check=True, capture_output=True, timeout=600)
     wheel = next(dist.glob("xtlab-*.whl"))
     assert next(dist.glob("xtlab-*.tar.gz"))

@@ -1,4 +1,11 @@
-"""Pick the device a lab runs on: CUDA when present, else CPU."""
+"""Pick the device a lab runs on: CUDA when present, else CPU.
+
+What ``device=None`` means, everywhere in xtlab: the caller chose no device. A function that decides where work
+runs (a lab's experiment, ``resolve_device``) then uses :func:`default_device`; a function that only places what
+it is given (``xtlab.training.train``, ``xtlab.data.get_batch``) leaves it where it already is; a builder that must
+run on the CPU to be exact (seeded tiny models, seq2seq batches drawn with a CPU generator) says so in its
+docstring.
+"""
 
 from __future__ import annotations
 

@@ -2,12 +2,12 @@
 the lab's pure functions."""
 
 import copy
-import json
 import re
 from pathlib import Path
 
 import pytest
 
+from tests.labs.notebook_text import prose_of, stored_text_of
 from xtlab.diagnostics import audit
 from xtlab.diagnostics.model_audit import FAILS, HOLDS, Subject, audit_models
 from xtlab.diagnostics.ties import embedding_output_tie
@@ -17,18 +17,6 @@ from xtlab.labs import audit as lab
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "06_audit.ipynb"
 SOURCE = ROOT / "notebooks" / "src" / "06_audit.py"
-
-
-def stored_text_of(path: Path) -> str:
-    cells = json.loads(path.read_text())["cells"]
-    outputs = [output for cell in cells if cell["cell_type"] == "code" for output in cell["outputs"]]
-    return "".join("".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/plain", ""))
-                   for output in outputs)
-
-
-def prose_of(path: Path) -> str:
-    cells = json.loads(path.read_text())["cells"]
-    return "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "markdown")
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from torch.distributed import constants as dist_constants
 
+from tests.labs import notebook_text
 from xtlab.course import verdict_of
 from xtlab.diagnostics import find_unused_parameters
 from xtlab.labs.encoder_decoder_ddp.experiments import (
@@ -32,11 +33,7 @@ def masked(text: str) -> str:
 
 
 def stored_text_of(path: Path) -> str:
-    cells = json.loads(path.read_text())["cells"]
-    outputs = [output for cell in cells if cell["cell_type"] == "code" for output in cell["outputs"]]
-    return masked("".join("".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/plain", ""))
-                          for output in outputs))
-
+    return masked(notebook_text.stored_text_of(path))
 
 @pytest.fixture(scope="module")
 def stored() -> list[str]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.labs.notebook_text import prose_of, stored_text_of
 from xtlab.course import CAVEAT, HOLDS
 from xtlab.labs.layer_dropout.experiments import (
     block_presence_matrix,
@@ -29,21 +30,9 @@ SOLUTIONS = ROOT / "solutions" / "01_layer_dropout.ipynb"
 SOURCE = ROOT / "notebooks" / "src" / "01_layer_dropout.py"
 
 
-def stored_text_of(path: Path) -> str:
-    cells = json.loads(path.read_text())["cells"]
-    outputs = [output for cell in cells if cell["cell_type"] == "code" for output in cell["outputs"]]
-    return "\n".join("".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/plain", ""))
-                     for output in outputs)
-
-
-def prose_of(path: Path) -> str:
-    cells = json.loads(path.read_text())["cells"]
-    return "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "markdown")
-
-
 @pytest.fixture(scope="module")
 def stored_text() -> str:
-    return stored_text_of(NOTEBOOK)
+    return stored_text_of(NOTEBOOK, "\n")
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +73,7 @@ def test_learner_edition_leaves_every_exercise_unsolved():
     code = "\n".join("".join(cell["source"]) for cell in learner if cell["cell_type"] == "code")
     assert code.count("raise NotImplementedError()") == 3
     assert "return x + block.fn(block.norm(x))" not in code
-    verdicts = [line for line in stored_text_of(NOTEBOOK).splitlines() if line.startswith(("PASS", "NOT YET"))]
+    verdicts = [line for line in stored_text_of(NOTEBOOK, "\n").splitlines() if line.startswith(("PASS", "NOT YET"))]
     assert len(verdicts) == 3 and all(line.startswith("NOT YET") for line in verdicts)
     assert stored_text_of(SOLUTIONS).count("PASS: ") == 3
 

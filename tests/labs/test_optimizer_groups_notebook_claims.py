@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.labs.notebook_text import stored_text_of
 from xtlab.labs.optimizer_groups.decay import STORAGES, gain_decay_adamw
 from xtlab.labs.optimizer_groups.grouping_view import grouping_view
 from xtlab.labs.optimizer_groups.models import MODELS, build_model, parameter_count
@@ -12,12 +13,6 @@ from xtlab.labs.optimizer_groups.recipe import run_article_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 EDITIONS = [ROOT / "notebooks" / "04_optimizer_groups.ipynb", ROOT / "solutions" / "04_optimizer_groups.ipynb"]
-
-
-def stored_text_of(path: Path) -> str:
-    cells = json.loads(path.read_text())["cells"]
-    outputs = [output for cell in cells if cell["cell_type"] == "code" for output in cell["outputs"]]
-    return "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", "")) for o in outputs)
 
 
 @pytest.fixture(scope="module", params=EDITIONS, ids=lambda p: p.parent.name)

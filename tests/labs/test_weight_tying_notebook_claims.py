@@ -1,11 +1,11 @@
 """Every number and verdict the stored Lab 02 notebook prints, recomputed from the lab's pure functions."""
 
-import json
 import re
 from pathlib import Path
 
 import pytest
 
+from tests.labs.notebook_text import stored_text_of
 from xtlab.labs.weight_tying.checkpoints import safe_round_trip
 from xtlab.labs.weight_tying.fsdp_runs import run_fsdp, scenario_lines
 from xtlab.labs.weight_tying.models import STYLES, build_model, tie_keys, tie_verdict
@@ -16,13 +16,6 @@ from xtlab.labs.weight_tying.xtransformers import LIBRARIES, copy_and_pickle
 ROOT = Path(__file__).resolve().parents[2]
 EDITIONS = (ROOT / "notebooks" / "02_weight_tying.ipynb", ROOT / "solutions" / "02_weight_tying.ipynb")
 TIED_STYLES = ("naive", "tied_linear", "registered")
-
-
-def stored_text_of(path: Path) -> str:
-    cells = json.loads(path.read_text())["cells"]
-    outputs = [output for cell in cells if cell["cell_type"] == "code" for output in cell["outputs"]]
-    return "".join("".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/plain", ""))
-                   for output in outputs)
 
 
 @pytest.fixture(scope="module", params=EDITIONS, ids=["learner", "solutions"])

@@ -5,18 +5,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.labs.notebook_text import stored_text_of
 from xtlab.course import verdict_of
 from xtlab.labs import xl_rotary as lab
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "03_xl_rotary.ipynb"
 TOL = lab.EXACT_TOLERANCE
-
-
-def stored_text_of(path: Path) -> str:
-    cells = json.loads(path.read_text())["cells"]
-    outputs = [output for cell in cells if cell["cell_type"] == "code" for output in cell["outputs"]]
-    return "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", "")) for o in outputs)
 
 
 @pytest.fixture(scope="module")
