@@ -1,8 +1,8 @@
 """Binder builds the labs from binder/ alone: check those files, and (slow) that they really build.
 
-Fast checks always run. Resolving the requirements with pip takes 40-60 s (marked slow); building a
-scratch venv, installing torch and running 00_start_here.ipynb in it takes ~3 minutes, so it runs
-only with XTLAB_BINDER_FULL=1 (or by hand: ``python tools/binder_check.py``).
+Fast checks always run (the lock pins every package within pyproject's ranges). Resolving the lock with pip
+(~30 s) and building a scratch venv, installing torch and running 00_start_here.ipynb in it (~3 minutes) run
+only with XTLAB_BINDER_FULL=1 (``make binder-check`` runs the build by hand).
 """
 
 from __future__ import annotations
@@ -115,6 +115,10 @@ def test_the_projects_own_dependencies_are_installed():
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("XTLAB_BINDER_FULL") != "1",
+    reason="resolves the whole lock with pip (~30 s; the pins are checked statically above): set XTLAB_BINDER_FULL=1",
+)
 def test_binder_requirements_resolve(tmp_path):
     log: list[str] = []
     binder_check.dry_run(tmp_path, log)
