@@ -18,7 +18,9 @@ def _children() -> list:
     alive = []
     for child in psutil.Process().children(recursive=True):
         try:
-            if child.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(child.cmdline()):
+            command = " ".join(child.cmdline())
+            # ranks are Python processes; the browser tests' Chromium may fork helpers while this test runs
+            if child.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in command and "python" in command:
                 alive.append(child)
         except psutil.NoSuchProcess:
             continue
