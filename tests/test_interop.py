@@ -1,8 +1,9 @@
 """xtlab against x-transformers: same arguments -> same model, same weights -> same numbers.
 
-Each configuration is built in both libraries from the same keywords; the parameter counts and every
-tensor's shape must agree (through ``xtlab.interop``'s name mapping), and with x-transformers' weights
-loaded, the float32 logits must agree to 1e-4. Where the two differ by design, or by an x-transformers bug a
+Each configuration (a ``TransformerWrapper`` or an encoder-decoder ``XTransformer``) is built in both
+libraries from the same keywords; the parameter counts and every tensor's shape must agree (through
+``xtlab.interop``'s name mapping), and with x-transformers' weights loaded, the float32 logits (and an
+``XTransformer``'s loss) must agree to 1e-4. Where the two differ by design, or by an x-transformers bug a
 lab teaches, a test below pins the difference and says why.
 """
 
@@ -14,7 +15,7 @@ import pytest
 import torch
 import x_transformers as X
 
-from xtlab import Decoder, Encoder, TransformerWrapper
+from xtlab import Decoder, Encoder, TransformerWrapper, XTransformer
 from xtlab.interop import load_x_transformers, memories_from_x_transformers, twin_of, xtlab_state_dict
 
 NUM_TOKENS, MAX_SEQ_LEN, DIM, DEPTH, HEADS = 50, 32, 32, 2, 2
@@ -212,3 +213,130 @@ def test_pinned_x_transformers_one_narrow_head_breaks_and_xtlab_projects():
         xt_model(x)
     assert model(x).shape == (2, 12, NUM_TOKENS)
     assert count(model) == count(xt_model) + 16 * DIM * DEPTH
+
+
+# encoder-decoder: name -> XTransformer keywords beyond the sizes (the same call in both libraries)
+XT_SIZES = dict(dim=DIM, enc_num_tokens=NUM_TOKENS, enc_depth=DEPTH, enc_heads=HEADS, enc_max_seq_len=16,
+                dec_num_tokens=NUM_TOKENS, dec_depth=DEPTH, dec_heads=HEADS, dec_max_seq_len=16)
+XT_CONFIGS = {
+    "encoder_decoder": {},
+    "tie_token_emb": {"tie_token_emb": True},
+    "rotary_and_mem_kv": {"enc_rotary_pos_emb": True, "dec_rotary_pos_emb": True, "enc_attn_num_mem_kv": 2,
+                          "dec_attn_num_mem_kv": 2},
+    "memory_tokens_and_sizes": {"enc_num_memory_tokens": 2, "enc_attn_dim_head": 16, "dec_use_rmsnorm": True,
+                                "dec_ff_mult": 2, "dec_ff_no_bias": True},
+}
+
+
+def build_xtransformer_pair(extra: dict, **sizes):
+    """The same ``XTransformer`` call in both libraries: (xtlab model, x-transformers model), in eval mode."""
+    kwargs = {**XT_SIZES, **sizes, **extra}
+    torch.manual_seed(0)
+    xt_model = X.XTransformer(**kwargs).eval()
+    with torch.no_grad():  # gains off their init, as in build_pair
+        for p in xt_model.parameters():
+            if p.ndim <= 1:
+                p.normal_(0, 0.5)
+    return XTransformer(**kwargs).eval(), xt_model
+
+
+def seq2seq_inputs(batch: int = 2, src_len: int = 10, tgt_len: int = 9):
+    """src, tgt and a src mask whose first row ends in padding (the decoder's cross-attention must skip it)."""
+    g = torch.Generator().manual_seed(3)
+    src = torch.randint(0, NUM_TOKENS, (batch, src_len), generator=g)
+    tgt = torch.randint(0, NUM_TOKENS, (batch, tgt_len), generator=g)
+    mask = torch.ones(batch, src_len, dtype=torch.bool)
+    mask[0, src_len - 3:] = False
+    return src, tgt, mask
+
+
+def xtransformer_logits(model, xt_model, src, tgt, mask):
+    """Both decoders' logits for predicting tgt[:, 1:], each as its library's XTransformer computes them."""
+    ours = model.decoder(tgt[:, :-1], context=model.encode(src, mask), context_mask=mask)
+    encoded = xt_model.encoder(src, mask=mask, return_embeddings=True)
+    theirs = xt_model.decoder.net(tgt, context=encoded, context_mask=mask)[:, :-1]
+    return ours, theirs
+
+
+@pytest.mark.parametrize("name", XT_CONFIGS)
+def test_encoder_decoder_same_arguments_build_the_same_model(name):
+    model, xt_model = build_xtransformer_pair(XT_CONFIGS[name])
+    assert count(model) == count(xt_model)
+    mapped = xtlab_state_dict(model, xt_model)
+    own = model.state_dict()
+    assert set(mapped) == set(own) and all(mapped[k].shape == own[k].shape for k in own)
+
+
+@pytest.mark.parametrize("name", XT_CONFIGS)
+def test_encoder_decoder_same_weights_give_the_same_logits_and_loss(name):
+    model, xt_model = build_xtransformer_pair(XT_CONFIGS[name])
+    load_x_transformers(model, xt_model)
+    src, tgt, mask = seq2seq_inputs()
+    with torch.no_grad():
+        ours, theirs = xtransformer_logits(model, xt_model, src, tgt, mask)
+        loss_diff = (model(src, tgt, mask=mask) - xt_model(src, tgt, mask=mask)).abs().item()
+    diff = (ours - theirs).abs().max().item()
+    assert diff <= TOL, f"{name}: max abs logit difference {diff:.3g}"
+    assert loss_diff <= TOL, f"{name}: loss difference {loss_diff:.3g}"
+
+
+def test_tie_token_emb_shares_one_embedding_in_both_libraries():
+    model, xt_model = build_xtransformer_pair({"tie_token_emb": True})
+    untied, _ = build_xtransformer_pair({})
+    assert xt_model.decoder.net.token_emb is xt_model.encoder.token_emb
+    load_x_transformers(model, xt_model)
+    assert model.decoder.token_emb is model.encoder.token_emb
+    assert count(untied) - count(model) == NUM_TOKENS * DIM
+
+
+def test_twin_of_rebuilds_an_encoder_decoder_from_x_transformers_alone():
+    _, xt_model = build_xtransformer_pair({"tie_token_emb": True, "dec_rotary_pos_emb": True,
+                                           "enc_num_memory_tokens": 2, "dec_attn_num_mem_kv": 1})
+    twin = twin_of(xt_model).eval()
+    assert isinstance(twin, XTransformer) and twin.tie_token_emb
+    assert count(twin) == count(xt_model)
+    src, tgt, mask = seq2seq_inputs()
+    with torch.no_grad():
+        assert (twin(src, tgt, mask=mask) - xt_model(src, tgt, mask=mask)).abs().item() <= TOL
+    start = tgt[:, :1]
+    greedy = twin.generate(src, start, 6, mask=mask)
+    assert torch.equal(greedy, xt_model.generate(src, start, 6, mask=mask, temperature=0.0))
+
+
+def test_encoder_decoder_mismatches_are_refused():
+    model, xt_model = build_xtransformer_pair({})
+    _, tied_xt_model = build_xtransformer_pair({"tie_token_emb": True})
+    with pytest.raises(ValueError, match="tie_token_emb: xtlab False, x-transformers True"):
+        xtlab_state_dict(model, tied_xt_model)
+    with pytest.raises(TypeError, match="xt_model must be an x-transformers XTransformer"):
+        xtlab_state_dict(model, xt_model.encoder)
+    dropping = X.XTransformer(**XT_SIZES, cross_attn_tokens_dropout=0.25)
+    with pytest.raises(ValueError, match="cross_attn_tokens_dropout"):
+        twin_of(dropping)
+
+
+def test_pinned_x_transformers_decodes_every_target_and_xtlab_all_but_the_last():
+    """By design: x-transformers' XTransformer runs its decoder over all T targets and drops the last logits,
+    so T is at most dec_max_seq_len; xtlab feeds only the T - 1 inputs (the last target is never an input),
+    so T may be dec_max_seq_len + 1. Same loss where both run (tests above)."""
+    model, xt_model = build_xtransformer_pair({}, dec_max_seq_len=8)
+    load_x_transformers(model, xt_model)
+    src, tgt, mask = seq2seq_inputs(tgt_len=9)
+    with torch.no_grad():
+        assert torch.isfinite(model(src, tgt, mask=mask))
+        with pytest.raises(AssertionError, match="max sequence length of 8"):
+            xt_model(src, tgt, mask=mask)
+
+
+def test_pinned_padded_targets_are_ignored_by_x_transformers_and_refused_by_xtlab():
+    """By design: x-transformers' ignore_index (-100) marks padded targets it leaves out of the loss; xtlab
+    models no padding in tgt (every id must be a token), so it refuses them rather than guess."""
+    model, xt_model = build_xtransformer_pair({})
+    load_x_transformers(model, xt_model)
+    src, tgt, mask = seq2seq_inputs()
+    padded = tgt.clone()
+    padded[:, 6:] = -100
+    with torch.no_grad():
+        assert (xt_model(src, padded, mask=mask) - xt_model(src, tgt[:, :6], mask=mask)).abs().item() <= TOL
+        with pytest.raises(ValueError, match="token id -100 is out of range"):
+            model(src, padded, mask=mask)

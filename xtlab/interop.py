@@ -1,4 +1,4 @@
-"""Load an x-transformers ``TransformerWrapper``'s weights into the equivalent xtlab model.
+"""Load an x-transformers ``TransformerWrapper`` or ``XTransformer``'s weights into the equivalent xtlab model.
 
 The two libraries build the same model from the same arguments (``xtlab.model`` mirrors x-transformers'
 defaults), but store it under different names and layouts. This module is only the mapping:
@@ -12,6 +12,9 @@ defaults), but store it under different names and layouts. This module is only t
 - rotary: x-transformers rotates interleaved feature pairs (0, 1), (2, 3), ...; xtlab rotates split halves
   (i, i + r/2). Both are the same rotation of a permuted basis, so the rotated rows of each head's query and
   key weights (and ``mem_k``'s features) are permuted; attention scores, hence every output, are unchanged.
+- ``XTransformer``: ``encoder.*`` -> ``encoder.*`` and ``decoder.net.*`` (x-transformers wraps its decoder in an
+  ``AutoregressiveWrapper``) -> ``decoder.*``, each part mapped as above; ``tie_token_emb`` shares one
+  embedding in both libraries.
 
 Differences that remain, by design (pinned in ``tests/test_interop.py``):
 
@@ -24,6 +27,10 @@ Differences that remain, by design (pinned in ``tests/test_interop.py``):
 - layer dropout: x-transformers draws with Python's ``random`` and, when it skips an attention layer,
   ``continue``s before popping that layer's memory and recording its new one, so later layers receive the
   wrong memory (the bug lab 03 teaches); xtlab draws from torch's CPU RNG and keeps memories aligned.
+- ``XTransformer`` targets: x-transformers runs its decoder over all T target tokens and drops the last
+  logits, so T may be at most ``dec_max_seq_len``, and it ignores targets equal to ``ignore_index`` (padding);
+  xtlab runs the decoder over the T - 1 inputs only (T up to ``dec_max_seq_len + 1``) and takes no padded
+  targets (every target id must be a token). The loss on unpadded targets is the same.
 
 Features without parameters that x-transformers has and xtlab lacks cannot be seen in a state dict;
 ``twin_of`` reads the configuration and refuses the ones it knows about, and the numeric tests are the guard.
@@ -37,7 +44,7 @@ import torch
 from torch import Tensor, nn
 
 from xtlab._checks import check_module, check_type
-from xtlab.model import Decoder, Encoder, LayerNorm, RMSNorm, ScaleNorm, TransformerWrapper
+from xtlab.model import Decoder, Encoder, LayerNorm, RMSNorm, ScaleNorm, TransformerWrapper, XTransformer
 
 __all__ = ["load_x_transformers", "memories_from_x_transformers", "twin_of", "xtlab_state_dict"]
 
@@ -102,25 +109,41 @@ def _block_map(kind: str, src: str, dst: str, xt_sd: dict, perm: Tensor | None, 
     return out
 
 
-def xtlab_state_dict(model: TransformerWrapper, xt_model: nn.Module) -> dict[str, Tensor]:
+def xtlab_state_dict(model: TransformerWrapper | XTransformer, xt_model: nn.Module) -> dict[str, Tensor]:
     """``xt_model``'s weights under ``model``'s names and layouts (tensors shared where no layout changes).
 
     Args:
-        model: the xtlab ``TransformerWrapper`` to receive them (built with the same arguments).
-        xt_model: an x-transformers ``TransformerWrapper``.
+        model: the xtlab ``TransformerWrapper`` or ``XTransformer`` to receive them (built with the same
+            arguments).
+        xt_model: an x-transformers ``TransformerWrapper`` (for a ``TransformerWrapper``) or ``XTransformer``.
 
     Raises ValueError naming any x-transformers entry that has no place in ``model`` (a feature xtlab does
     not model) or any ``model`` entry left unfilled.
     """
-    check_type("model", model, TransformerWrapper, "an xtlab TransformerWrapper")
+    check_type("model", model, (TransformerWrapper, XTransformer), "an xtlab TransformerWrapper or XTransformer")
     xt = _xt_classes()
+    if isinstance(model, XTransformer):
+        check_type("xt_model", xt_model, xt.XTransformer, "an x-transformers XTransformer (model is an XTransformer)")
+        xt_tied = xt_model.decoder.net.token_emb is xt_model.encoder.token_emb
+        if xt_tied != model.tie_token_emb:
+            raise ValueError(f"the models differ in tie_token_emb: xtlab {model.tie_token_emb}, "
+                             f"x-transformers {xt_tied}")
+        return {f"{part}.{name}": value
+                for part, xt_part in (("encoder", xt_model.encoder), ("decoder", xt_model.decoder.net))
+                for name, value in _wrapper_state_dict(getattr(model, part), xt_part, part).items()}
     check_type("xt_model", xt_model, xt.TransformerWrapper, "an x-transformers TransformerWrapper")
+    return _wrapper_state_dict(model, xt_model)
+
+
+def _wrapper_state_dict(model: TransformerWrapper, xt_model: nn.Module, part: str = "") -> dict[str, Tensor]:
+    """``xtlab_state_dict`` for one ``TransformerWrapper``; ``part`` prefixes the names in error messages."""
+    where = f"{part}: " if part else ""
     xt_sd = xt_model.state_dict()
     layers = model.attn_layers
     kinds = [block.kind for block in layers.layers]
     xt_kinds = [{"a": "attn", "c": "cross", "f": "ff"}[t] for t in xt_model.attn_layers.layer_types]
     if kinds != xt_kinds:
-        raise ValueError(f"the two stacks differ in their blocks: xtlab {kinds}, x-transformers {xt_kinds}")
+        raise ValueError(f"{where}the two stacks differ in their blocks: xtlab {kinds}, x-transformers {xt_kinds}")
     perm = None
     if layers.rotary_pos_emb:
         perm = rotary_permutation(layers.attn_dim_head, layers.rotary_emb_dim)
@@ -138,17 +161,17 @@ def xtlab_state_dict(model: TransformerWrapper, xt_model: nn.Module) -> dict[str
     used = _used_xt_keys(xt_sd, len(kinds))
     unmapped = sorted(set(xt_sd) - used - set(_DERIVED))
     if unmapped:
-        raise ValueError(f"x-transformers entries xtlab does not model: {unmapped[:8]}"
+        raise ValueError(f"{where}x-transformers entries xtlab does not model: {unmapped[:8]}"
                          f"{' ...' if len(unmapped) > 8 else ''}")
     expected = set(model.state_dict())
     missing, extra = sorted(expected - set(out)), sorted(set(out) - expected)
     if missing or extra:
-        raise ValueError(f"the models differ in their parameters: xtlab entries not filled {missing[:8]}, "
+        raise ValueError(f"{where}the models differ in their parameters: xtlab entries not filled {missing[:8]}, "
                          f"x-transformers entries with no xtlab place {extra[:8]}")
     for name, value in out.items():
         want = model.state_dict()[name].shape
         if value.shape != want:
-            raise ValueError(f"{name}: x-transformers gives shape {tuple(value.shape)}, xtlab has {tuple(want)}")
+            raise ValueError(f"{where}{name}: x-transformers gives shape {tuple(value.shape)}, xtlab has {tuple(want)}")
     return out
 
 
@@ -162,8 +185,10 @@ def _used_xt_keys(xt_sd: dict, num_blocks: int) -> set[str]:
 
 
 @torch.no_grad()
-def load_x_transformers(model: TransformerWrapper, xt_model: nn.Module) -> TransformerWrapper:
-    """Copy ``xt_model``'s weights into ``model`` (in place, keeping ``model``'s dtype and device); returns it."""
+def load_x_transformers(model: TransformerWrapper | XTransformer, xt_model: nn.Module
+                        ) -> TransformerWrapper | XTransformer:
+    """Copy ``xt_model``'s weights into ``model`` (in place, keeping ``model``'s dtype and device); returns it.
+    ``model`` and ``xt_model`` are both wrappers or both ``XTransformer``s."""
     state = xtlab_state_dict(model, xt_model)
     own = model.state_dict()
     model.load_state_dict({k: v.to(own[k].dtype).to(own[k].device) for k, v in state.items()})
@@ -181,15 +206,47 @@ def memories_from_x_transformers(model: TransformerWrapper, xt_mems: list[Tensor
     return [norm(mem) for norm, mem in zip(norms, xt_mems, strict=True)]
 
 
-def twin_of(xt_model: nn.Module) -> TransformerWrapper:
-    """The xtlab ``TransformerWrapper`` equivalent to ``xt_model``, with its weights loaded.
+def twin_of(xt_model: nn.Module) -> TransformerWrapper | XTransformer:
+    """The xtlab ``TransformerWrapper`` (or ``XTransformer``) equivalent to ``xt_model``, with its weights loaded.
 
     Reads the configuration from the x-transformers modules and refuses (ValueError) the features xtlab
     does not model that it can see.
     """
     xt = _xt_classes()
     check_module("xt_model", xt_model)
-    check_type("xt_model", xt_model, xt.TransformerWrapper, "an x-transformers TransformerWrapper")
+    check_type("xt_model", xt_model, (xt.TransformerWrapper, xt.XTransformer),
+               "an x-transformers TransformerWrapper or XTransformer")
+    if isinstance(xt_model, xt.XTransformer):
+        model = _xtransformer_twin(xt_model)
+    else:
+        stack, sizes, stack_kwargs, wrapper_kwargs = _twin_arguments(xt_model)
+        model = TransformerWrapper(attn_layers=stack(*sizes, **stack_kwargs), **wrapper_kwargs)
+    param = next(xt_model.parameters())
+    model = model.to(device=param.device, dtype=param.dtype)
+    return load_x_transformers(model, xt_model).train(xt_model.training)
+
+
+def _xtransformer_twin(xt_model: nn.Module) -> XTransformer:
+    """An xtlab ``XTransformer`` built with the ``enc_``/``dec_`` arguments read from ``xt_model``'s two parts."""
+    if xt_model.cross_attn_tokens_dropout > 0:
+        raise ValueError(f"xtlab does not model x-transformers' cross_attn_tokens_dropout, but this XTransformer "
+                         f"has {xt_model.cross_attn_tokens_dropout}")
+    encoder, decoder = xt_model.encoder, xt_model.decoder.net
+    kwargs = {}
+    for prefix, part in (("enc_", encoder), ("dec_", decoder)):
+        _, (_, depth, heads), stack_kwargs, wrapper_kwargs = _twin_arguments(part)
+        del stack_kwargs["cross_attend"], wrapper_kwargs["return_only_embed"]  # XTransformer sets these itself
+        if prefix == "enc_":
+            del wrapper_kwargs["tie_embedding"]  # the encoder has no output projection to tie
+        kwargs.update({prefix + k: v for k, v in {"depth": depth, "heads": heads, **stack_kwargs,
+                                                  **wrapper_kwargs}.items()})
+    return XTransformer(dim=encoder.attn_layers.dim, tie_token_emb=decoder.token_emb is encoder.token_emb,
+                        **kwargs)
+
+
+def _twin_arguments(xt_model: nn.Module) -> tuple[type, tuple[int, int, int], dict, dict]:
+    """What builds the xtlab twin of an x-transformers ``TransformerWrapper``: the stack class, its
+    (dim, depth, heads), its keywords and the wrapper's keywords."""
     al = xt_model.attn_layers
     kinds = tuple(al.layer_types)
     cross = kinds[:3] == ("a", "c", "f")
@@ -217,23 +274,21 @@ def twin_of(xt_model: nn.Module) -> TransformerWrapper:
     dropouts = [m.p for m in ff.modules() if isinstance(m, nn.Dropout)]
     if len(set(al.layer_dropouts)) > 1:
         raise ValueError("xtlab models one layer_dropout for every block")
-    stack = Decoder if al.causal else Encoder
-    layers = stack(
-        al.dim, len(kinds) // len(block), al.attn_heads, attn_dim_head=al.attn_dim_head, cross_attend=cross,
-        attn_num_mem_kv=attn.num_mem_kv, use_rmsnorm=norm_name == "RMSNorm", use_scalenorm=norm_name == "ScaleNorm",
+    stack_kwargs = dict(
+        attn_dim_head=al.attn_dim_head, cross_attend=cross, attn_num_mem_kv=attn.num_mem_kv,
+        use_rmsnorm=norm_name == "RMSNorm", use_scalenorm=norm_name == "ScaleNorm",
         norm_add_unit_offset=bool(norm.unit_offset), pre_norm_has_final_norm=not _is_identity(al.final_norm),
         attn_dropout=float(attn.attend.dropout), ff_dropout=dropouts[0] if dropouts else 0.0,
         ff_mult=proj_in.out_features / al.dim, ff_no_bias=proj_in.bias is None,
         layer_dropout=float(al.layer_dropouts[0]), **rotary_kwargs)
     tied = xt_model.to_logits is not None and not isinstance(xt_model.to_logits, nn.Module)
-    model = TransformerWrapper(
-        xt_model.num_tokens, xt_model.max_seq_len, layers, num_memory_tokens=xt_model.num_memory_tokens,
+    wrapper_kwargs = dict(
+        num_tokens=xt_model.num_tokens, max_seq_len=xt_model.max_seq_len, num_memory_tokens=xt_model.num_memory_tokens,
         max_mem_len=xt_model.max_mem_len, tie_embedding=tied, return_only_embed=xt_model.to_logits is None,
         emb_dropout=float(xt_model.emb_dropout.p),
         tie_embedding_scale=float(xt_model.tie_embedding_scale) if tied else None)
-    param = next(xt_model.parameters())
-    model = model.to(device=param.device, dtype=param.dtype)
-    return load_x_transformers(model, xt_model).train(xt_model.training)
+    stack = Decoder if al.causal else Encoder
+    return stack, (al.dim, len(kinds) // len(block), al.attn_heads), stack_kwargs, wrapper_kwargs
 
 
 def _refuse_wrapper_features(xt_model: nn.Module) -> None:

@@ -204,7 +204,7 @@ CONSTRUCTOR_CASES = [
     (lambda: xt(enc_tie_embedding="yes"), TypeError, "enc_tie_embedding"),
     (lambda: xt(enc_layer_dropout=2.0), ValueError, "enc_ arguments: layer_dropout"),
     (lambda: xt(dec_rotary_pos_emb="True"), TypeError, "dec_ arguments: rotary_pos_emb"),
-    (lambda: xt(dec_foo=1), TypeError, "dec_ arguments"),
+    (lambda: xt(dec_foo=1), TypeError, "XTransformer got an unknown keyword 'dec_foo'"),
 ]
 
 FORWARD_CASES = [

@@ -73,3 +73,17 @@ def test_tgt_too_short():
     model = XTransformer(**CONFIG)
     with pytest.raises(ValueError, match=r"\(2, 1\)"):
         model(torch.randint(0, 12, (2, 8)), torch.zeros(2, 1, dtype=torch.long))
+
+
+def test_tie_token_emb_shares_the_encoder_embedding():
+    model = XTransformer(**CONFIG, tie_token_emb=True, dec_tie_embedding=True)
+    assert model.decoder.token_emb is model.encoder.token_emb
+    assert model.decoder.to_logits.weight is model.encoder.token_emb.weight  # the tied projection follows it
+    assert no_grad_names(model) == []
+
+
+def test_tie_token_emb_needs_one_vocabulary():
+    with pytest.raises(ValueError, match="enc_num_tokens and dec_num_tokens must be equal, but got 12 and 13"):
+        XTransformer(**{**CONFIG, "dec_num_tokens": 13}, tie_token_emb=True)
+    with pytest.raises(TypeError, match="tie_token_emb must be True or False"):
+        XTransformer(**CONFIG, tie_token_emb=1)

@@ -7,8 +7,10 @@ library knows is refused with the closest accepted name (difflib), so ``rotary_p
 
 The lists below are the signatures of x-transformers' ``AttentionLayers``, ``Attention`` (under the ``attn_``
 and ``cross_attn_`` prefixes) and ``FeedForward`` (under ``ff_``), without the arguments ``AttentionLayers``
-sets itself. ``tests/model/test_keywords.py`` recomputes them from the installed x-transformers, so a new
-keyword there fails the test until it is listed here.
+sets itself; of ``TransformerWrapper``; and of ``XTransformer``, whose ``enc_``/``dec_`` prefixed keywords go
+to its two wrappers (the few it picks out) or to their ``Encoder``/``Decoder`` (all the others).
+``tests/model/test_keywords.py`` recomputes them from the installed x-transformers, so a new keyword there
+fails the test until it is listed here.
 """
 
 from __future__ import annotations
@@ -99,26 +101,61 @@ X_TRANSFORMERS_KEYWORDS = frozenset(
     ATTENTION_LAYERS_KEYWORDS + ATTENTION_KEYWORDS + CROSS_ATTENTION_KEYWORDS + FEEDFORWARD_KEYWORDS
 )
 
+TRANSFORMER_WRAPPER_KEYWORDS = (
+    'num_tokens', 'max_seq_len', 'attn_layers', 'embed_num_tokens', 'emb_dim', 'max_mem_len', 'shift_mem_down',
+    'emb_dropout', 'post_emb_norm', 'num_memory_tokens', 'memory_tokens_interspersed_every', 'tie_embedding',
+    'tie_embedding_scale', 'logits_dim', 'return_only_embed', 'num_output_heads', 'use_abs_pos_emb',
+    'scaled_sinu_pos_emb', 'l2norm_embed', 'recycling', 'train_max_recycle_steps', 'looped', 'max_looped_steps',
+    'emb_frac_gradient', 'attn_z_loss_weight', 'average_pool_embed', 'use_cls_token', 'num_cls_tokens', 'attn_pool',
+    'num_pooled_tokens', 'attn_pool_depth', 'dim_pooled_tokens', 'squeeze_out_last_dim', 'token_emb',
+    'mixture_of_softmax', 'mixture_of_softmax_k', 'sigsoftmax_logits', 'ff_deep_embed', 'to_logits',
+    'add_continuous_pred_head', 'input_not_include_cache',
+)
 
-def refuse_unknown_keywords(owner: str, given: Iterable[str], accepted: Iterable[str]) -> None:
+XTRANSFORMER_KEYWORDS = ('dim', 'tie_token_emb', 'ignore_index', 'pad_value', 'cross_attn_tokens_dropout')
+
+# the prefixed keywords XTransformer hands to each TransformerWrapper; every other one goes to the stack
+XTRANSFORMER_WRAPPER_KEYWORDS = {
+    'enc_': ('num_tokens', 'max_seq_len', 'emb_dropout', 'num_memory_tokens', 'scaled_sinu_pos_emb',
+             'use_abs_pos_emb'),
+    'dec_': ('num_tokens', 'max_seq_len', 'emb_dropout', 'scaled_sinu_pos_emb', 'use_abs_pos_emb'),
+}
+
+# stack keywords XTransformer sets itself (x-transformers refuses them with an assert or a duplicate argument)
+_XTRANSFORMER_SETS = frozenset({'dim', 'causal'})
+
+
+def xtransformer_keywords() -> frozenset[str]:
+    """Every keyword x-transformers' ``XTransformer`` accepts: its own, then ``enc_``/``dec_`` + the wrapper's
+    picked ones or any stack keyword (``cross_attend`` excepted for ``dec_``: the decoder always cross-attends)."""
+    stack = X_TRANSFORMERS_KEYWORDS - _XTRANSFORMER_SETS
+    prefixed = {prefix + name for prefix, wrapper in XTRANSFORMER_WRAPPER_KEYWORDS.items()
+                for name in stack.union(wrapper) if (prefix, name) != ('dec_', 'cross_attend')}
+    return frozenset(XTRANSFORMER_KEYWORDS).union(prefixed)
+
+
+def refuse_unknown_keywords(owner: str, given: Iterable[str], accepted: Iterable[str], *,
+                            known: Iterable[str] = X_TRANSFORMERS_KEYWORDS, note: str = "") -> None:
     """Raise ``TypeError`` for the first keyword in ``given``: every one of them is unknown to ``owner``.
 
     Args:
         owner: the class refusing, for the message (e.g. ``"Decoder"``).
         given: the keywords left over after ``owner`` took the ones it accepts.
         accepted: the keywords ``owner`` accepts, for the did-you-mean suggestion.
+        known: the keywords x-transformers' counterpart of ``owner`` accepts (refused as not modelled).
+        note: said after a keyword neither library knows when no accepted name is close.
     """
-    given, accepted = sorted(given), sorted(accepted)
+    given, accepted, known = sorted(given), sorted(accepted), frozenset(known)
     if not given:
         return
     name = given[0]
     more = f" (and {len(given) - 1} more: {', '.join(given[1:])})" if len(given) > 1 else ""
-    if name in X_TRANSFORMERS_KEYWORDS:
+    if name in known:
         raise TypeError(f"{owner} got {name!r}, an x-transformers keyword that xtlab does not model{more}: "
                         f"xtlab builds only the pre-norm transformer the course studies; use x-transformers "
                         f"itself for this feature")
     close = difflib.get_close_matches(name, accepted, n=1, cutoff=0.6)
     if not close:  # maybe a misspelt x-transformers keyword: still worth naming, with what it means here
-        close = difflib.get_close_matches(name, sorted(X_TRANSFORMERS_KEYWORDS), n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else (f"; {note}" if note else "")
     raise TypeError(f"{owner} got an unknown keyword {name!r}{more}{hint}")

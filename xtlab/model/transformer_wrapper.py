@@ -14,10 +14,18 @@ from xtlab._checks import (
     check_probability,
     check_type,
 )
+from xtlab.model.attention_layers import ACCEPTED_KEYWORDS as STACK_KEYWORDS
 from xtlab.model.attention_layers import AttentionLayers
 from xtlab.model.generate import generate_tokens
+from xtlab.model.keywords import TRANSFORMER_WRAPPER_KEYWORDS, refuse_unknown_keywords
 from xtlab.model.tied_linear import TiedLinear
 from xtlab.model.token_ids import check_token_ids
+
+# every keyword TransformerWrapper takes, for the did-you-mean suggestion of a misspelt one
+WRAPPER_KEYWORDS = (
+    "num_tokens", "max_seq_len", "attn_layers", "num_memory_tokens", "max_mem_len", "tie_embedding",
+    "return_only_embed", "emb_dropout", "tie_embedding_scale",
+)
 
 
 class AbsolutePositionalEmbedding(nn.Module):
@@ -49,13 +57,21 @@ class TransformerWrapper(nn.Module):
         return_only_embed: no ``to_logits`` at all (an encoder's role); forward returns embeddings.
         emb_dropout: dropout on the token embeddings.
 
+    Any other x-transformers ``TransformerWrapper`` keyword is refused by name (``xtlab.model.keywords``).
+
     Shape: forward x (b, n) token ids -> logits (b, n, num_tokens), or embeddings (b, n, dim).
     """
 
     def __init__(self, num_tokens: int, max_seq_len: int, attn_layers: AttentionLayers, *,
                  num_memory_tokens: int = 0, max_mem_len: int = 0, tie_embedding: bool = False,
-                 return_only_embed: bool = False, emb_dropout: float = 0.0, tie_embedding_scale: float | None = None):
+                 return_only_embed: bool = False, emb_dropout: float = 0.0, tie_embedding_scale: float | None = None,
+                 **kwargs):
         super().__init__()
+        misplaced = sorted(set(kwargs) & set(STACK_KEYWORDS))
+        if misplaced:
+            raise TypeError(f"TransformerWrapper got {misplaced[0]!r}, a keyword of the attention stack: pass it to "
+                            f"the Decoder or Encoder given as attn_layers")
+        refuse_unknown_keywords("TransformerWrapper", kwargs, WRAPPER_KEYWORDS, known=TRANSFORMER_WRAPPER_KEYWORDS)
         check_int("num_tokens", num_tokens, minimum=1)
         check_int("max_seq_len", max_seq_len, minimum=1)
         check_type("attn_layers", attn_layers, AttentionLayers, "an xtlab Decoder or Encoder")
