@@ -145,7 +145,7 @@ CASES = [
     (lambda: ddp(timeout_s=INF), ValueError, "timeout_s must be a finite number, but got inf"),
     (lambda: ddp(grace_after_failure_s=-1), ValueError, "grace_after_failure_s must be >= 0.0, but got -1"),
     (lambda: ddp(backend=3), ValueError, "backend must be one of ('gloo', 'nccl'), but got 3"),
-    (lambda: ddp(start_method=None), ValueError, "start_method must be one of"),
+    (lambda: ddp(start_method=""), ValueError, "start_method must be one of"),
     (lambda: ddp(args=None), TypeError, "args must be a tuple, but got NoneType"),
     (lambda: ddp(train_fn="train"), TypeError, "train_fn must be callable, but got str"),
     (lambda: ddp(train_fn=lambda rank, size: rank), TypeError, "must pickle"),

@@ -60,7 +60,7 @@ def assert_nothing_outlives(before: set[int], folder: Path, grandchildren: int) 
         ("return", 120, 2, True),  # success: each rank stops its own children as it finishes
         ("raise", 120, 2, False),  # rank 1 fails; rank 0 is stopped in its barrier, with its child
         ("exit", 120, 2, False),  # rank 1 dies without running any finally: only its process group finds its child
-        ("own_session", 15, 2, False),  # timeout; the children left the ranks' groups: found through psutil
+        ("own_session", 6, 2, False),  # timeout; the children left the ranks' groups: found through psutil
     ],
 )
 def test_no_process_outlives_the_call(tmp_path, how, timeout_s, grandchildren, ok):

@@ -6,7 +6,14 @@ One file per instrument: ``gradient_presence``, ``unused_parameters``, ``ties``,
 """
 
 from xtlab.diagnostics.checkpoints import CheckpointError, LoadReport, load_checkpoint, save_checkpoint
-from xtlab.diagnostics.ddp_runner import DistributedRun, RankResult, default_backend, max_world_size, run_distributed
+from xtlab.diagnostics.ddp_runner import (
+    DistributedRun,
+    RankResult,
+    default_backend,
+    default_start_method,
+    max_world_size,
+    run_distributed,
+)
 from xtlab.diagnostics.gradient_presence import (
     GradientPresence,
     GradientPresenceRecorder,
@@ -72,6 +79,7 @@ __all__ = [
     "DistributedRun",
     "RankResult",
     "default_backend",
+    "default_start_method",
     "max_world_size",
     "run_distributed",
     # the report card (lab 06)
