@@ -7,6 +7,7 @@ from xtlab.labs.encoder_decoder_ddp.experiments import Seq2SeqRun, wasted_by_enc
 from xtlab.labs.encoder_decoder_ddp.launch import ScenarioReport, ScenarioRuns, _rank_report
 from xtlab.labs.encoder_decoder_ddp.scenarios import DDPScenario, RankOutcome
 from xtlab.labs.encoder_decoder_ddp.waste_panel import plot_seq2seq_run, plot_waste, waste_curve, waste_panel
+from xtlab.widgets.figures import figure_to_png
 
 ERROR = "RuntimeError: Expected to have finished reduction in the prior iteration before starting a new one."
 
@@ -82,3 +83,12 @@ def test_ddp_panel_waits_for_the_button():
     count = panel.redraw_count
     panel.controls["find_unused_parameters"].value = True  # auto_refresh=False: nothing runs
     assert panel.redraw_count == count and panel.launch_button in panel.children
+
+
+def test_waste_panel_redraws_into_its_figure_as_a_new_figure_would_show():
+    panel = waste_panel()
+    first = panel.last_figure
+    for name, value in [("vocab_size", 1000), ("dim", 2048), ("dtype", "bfloat16"), ("vocab_size", 128000)]:
+        panel.controls[name].value = value
+        assert panel.image.value == figure_to_png(plot_waste(*panel.last_result))
+    assert panel.last_figure is first

@@ -14,6 +14,7 @@ from xtlab.labs.layer_dropout.panels import (
     short_row_names,
 )
 from xtlab.labs.layer_dropout.presence_plot import plot_gradient_presence
+from xtlab.widgets.figures import figure_to_png
 
 
 def test_generic_heatmap_draws_any_module():
@@ -113,3 +114,12 @@ def test_panel_neuron_dropout_only_keeps_every_gradient(panel):
     stats = panel.last_result[1]
     assert stats.params_without_gradient == 0
     assert f"Parameter-steps with no gradient: 0 of {stats.param_steps}" in panel.summary.value
+
+
+def test_layer_dropout_panel_redraws_into_its_figure_as_a_new_figure_would_show():
+    panel = layer_dropout_panel()
+    first = panel.last_figure
+    for name, value in [("steps", 20), ("layer_dropout", 0.5), ("seed", 3), ("mode", "eval")]:
+        panel.controls[name].value = value
+        assert panel.image.value == figure_to_png(plot_layer_dropout_run(panel.last_result[0]))
+    assert panel.last_figure is first

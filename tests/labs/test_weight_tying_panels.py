@@ -4,7 +4,14 @@ import numpy as np
 
 from xtlab.labs.weight_tying.fsdp_ranks import TrainConfig
 from xtlab.labs.weight_tying.fsdp_runs import FSDPReport, ReloadRow
-from xtlab.labs.weight_tying.panels import paths_panel, plot_reload_gap, updates_panel
+from xtlab.labs.weight_tying.panels import (
+    paths_panel,
+    plot_drift,
+    plot_reload_gap,
+    plot_update_comparison,
+    updates_panel,
+)
+from xtlab.widgets.figures import figure_to_png
 
 
 def test_paths_panel_reacts_to_style_and_path():
@@ -55,3 +62,22 @@ def test_reload_plot_bars_start_at_zero_and_show_every_seed():
     dots = np.concatenate([collection.get_offsets()[:, 1] for collection in right.collections])
     assert sorted(np.round(dots, 6)) == [0.0, 0.0, 0.0, 0.3, 0.5, 0.7]
     assert [round(bar.get_height(), 6) for bar in right.patches] == [0.5, 0.0]
+
+
+def test_updates_panel_redraws_into_its_figure_as_a_new_figure_would_show():
+    panel = updates_panel()
+    first = panel.last_figure
+    for name, value in [("weight_decay", 0.5), ("weight_decay", 0.0), ("steps", 10)]:
+        panel.controls[name].value = value
+        assert panel.image.value == figure_to_png(plot_update_comparison(panel.last_result))
+    assert panel.last_figure is not first  # ten steps: ten bars, a new figure
+
+
+def test_paths_panel_redraws_into_its_figure_as_a_new_figure_would_show():
+    panel = paths_panel()
+    first = panel.last_figure
+    panel.controls["style"].value = "tied_linear"
+    assert panel.last_figure is first
+    for name, value in [("path", "safetensors"), ("style", "naive"), ("steps", 8)]:  # naive + safetensors raises
+        panel.controls[name].value = value
+        assert panel.image.value == figure_to_png(plot_drift(panel.last_result[1]))

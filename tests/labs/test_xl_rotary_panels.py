@@ -1,7 +1,18 @@
 """Lab 03 panels: drive each one through its controls and check what it re-draws."""
 
-from xtlab.labs.xl_rotary.memory_panels import designs_panel, empty_memories_panel, routing_matrix, routing_panel
-from xtlab.labs.xl_rotary.position_panels import positions_panel
+import pytest
+
+from xtlab.labs.xl_rotary.memory_panels import (
+    designs_panel,
+    empty_memories_panel,
+    plot_designs,
+    plot_empty_memories,
+    plot_memory_routing,
+    routing_matrix,
+    routing_panel,
+)
+from xtlab.labs.xl_rotary.position_panels import plot_position_schemes, positions_panel
+from xtlab.widgets.figures import figure_to_png
 
 
 def test_positions_panel_follows_the_sliders():
@@ -47,8 +58,29 @@ def test_routing_panel_moves_the_dropped_layer():
     assert routing_matrix(xt_routing)[1, 3] == 1  # the dropped layer: "none" column
 
 
-def test_routing_panel_reports_an_impossible_choice_without_crashing():
+def test_routing_panel_offers_only_the_layers_of_the_chosen_depth():
     panel = routing_panel()
-    panel.controls["depth"].value = 2
-    panel.controls["dropped_layer"].value = 3
-    assert "dropped_layer must be &lt; depth=2" in panel.status.value and "ValueError" in panel.last_error
+    dropped = panel.controls["dropped_layer"]
+    assert list(dropped.options) == [0, 1, 2]
+    panel.controls["depth"].value = 4
+    dropped.value = 3
+    count = panel.redraw_count
+    panel.controls["depth"].value = 2  # layer 3 no longer exists: the dropdown falls back to 0, one re-draw
+    assert list(dropped.options) == [0, 1] and dropped.value == 0
+    assert panel.redraw_count == count + 1 and panel.last_error is None
+    assert [r.dropped for r in panel.last_result] == [(0,), (0,)]
+
+
+@pytest.mark.parametrize(("make_panel", "plot", "changes"), [
+    (positions_panel, plot_position_schemes, [("num_mems", 0), ("seq_len", 12), ("num_mems", 10), ("seq_len", 1)]),
+    (empty_memories_panel, plot_empty_memories, [("num_mems", 12), ("seq_len", 1), ("num_mems", 1)]),
+    (designs_panel, plot_designs, [("num_segments", 6), ("max_mem_len", 4), ("num_segments", 1)]),
+    (routing_panel, plot_memory_routing, [("dropped_layer", 2), ("depth", 4), ("depth", 2)]),
+], ids=["positions", "empty_memories", "designs", "routing"])
+def test_a_redraw_into_the_previous_figure_shows_what_a_new_figure_shows(make_panel, plot, changes):
+    panel = make_panel()
+    first = panel.last_figure
+    for name, value in changes:
+        panel.controls[name].value = value
+        assert panel.image.value == figure_to_png(plot(panel.last_result))
+    assert panel.last_figure is first or make_panel is routing_panel  # depth changes the routing figure's grid

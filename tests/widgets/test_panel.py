@@ -84,3 +84,38 @@ def test_bad_controls_are_refused():
         LabPanel({}, compute=list, plot=plot_line)
     with pytest.raises(TypeError, match="'n'"):
         LabPanel({"n": widgets.Button()}, compute=list, plot=plot_line)
+
+
+def test_a_plot_that_takes_figure_redraws_into_the_previous_one():
+    received = []
+
+    def plot_into(values, figure=None):
+        received.append(figure)
+        return figure if figure is not None else plot_line(values)
+
+    def compute(n):
+        if n == 3:
+            raise RuntimeError("three is not allowed")
+        return list(range(n))
+
+    panel = LabPanel({"n": widgets.IntSlider(value=2, min=1, max=5)}, compute=compute, plot=plot_into)
+    first = panel.last_figure
+    panel.controls["n"].value = 4
+    assert received == [None, first] and panel.last_figure is first
+    panel.controls["n"].value = 3  # fails: the next re-draw starts from a new figure
+    panel.controls["n"].value = 5
+    assert received[-1] is None and panel.redraw_count == 3
+
+
+def test_every_change_redraws_once_even_when_it_adjusts_another_control():
+    depth = widgets.IntSlider(value=3, min=1, max=4)
+    layer = widgets.Dropdown(options=[0, 1, 2], value=2)
+    depth.observe(lambda change: setattr(layer, "options", list(range(change["new"]))), names="value")
+    drawn = []
+    panel = LabPanel({"layer": layer, "depth": depth}, compute=lambda layer, depth: [layer, depth],
+                     plot=lambda values: drawn.append(tuple(values)) or plot_line(values))
+    for value in (1, 4, 2, 3):
+        count = panel.redraw_count
+        depth.value = value
+        assert panel.redraw_count == count + 1 and panel.last_error is None
+    assert drawn == [(2, 3), (0, 1), (0, 4), (0, 2), (0, 3)]  # layer 2 vanished at depth 1: back to layer 0

@@ -2,8 +2,9 @@
 
 A panel reads its controls' values, calls ``compute`` (a pure function of those values), hands the result to
 ``plot`` (returns a Figure) and ``summarize`` (returns HTML text), and shows them in an ``Image`` and an ``HTML``
-widget. Nothing is printed, so notebooks stay comparable under nbval, and tests drive a panel by setting
-``panel.controls[name].value``.
+widget. A ``plot`` that takes a ``figure`` keyword gets the previous figure to draw into (see
+``xtlab.widgets.figures.reuse_figure``), which re-draws faster than building a new one. Nothing is printed, so
+notebooks stay comparable under nbval, and tests drive a panel by setting ``panel.controls[name].value``.
 
 Outside a kernel (GitHub, nbviewer, an HTML export, the course site) a widget view shows nothing, so a panel's
 output also carries its current figure as ``image/png`` and its summary as ``text/plain``.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import html
+import inspect
 import re
 import time
 from collections import OrderedDict
@@ -35,7 +37,8 @@ class LabPanel(widgets.VBox):
             ``compute``. Sliders report on release (``continuous_update=False``): a drag is one re-draw, not one
             per pixel.
         compute: pure function ``compute(**values) -> result``.
-        plot: ``plot(result) -> Figure``.
+        plot: ``plot(result) -> Figure``, or ``plot(result, figure=previous) -> Figure`` to re-draw into the
+            previous figure (``None`` on the first draw and after an error).
         summarize: ``summarize(result) -> str`` (HTML); optional.
         title: a heading shown above the controls.
         auto_refresh: re-draw on every control change (else only on ``refresh()``, e.g. from a button).
@@ -65,6 +68,9 @@ class LabPanel(widgets.VBox):
         self.controls = dict(controls)
         self.title = title
         self._compute, self._plot, self._summarize = compute, plot, summarize
+        self._plot_reuses = _takes_keyword(plot, "figure")
+        self._reusable: Figure | None = None  # the figure the next re-draw may draw into
+        self._drawn_values: dict[str, Any] | None = None
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
         self._cache_size = cache_size
         self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
@@ -96,11 +102,14 @@ class LabPanel(widgets.VBox):
         start = time.perf_counter()
         self._set_working(True)
         try:
-            result = self._cached_compute(self.values())
-            figure = self._plot(result)
+            values = self.values()
+            result = self._cached_compute(values)
+            figure = self._plot(result, figure=self._reusable) if self._plot_reuses else self._plot(result)
+            self._reusable = figure
             png = figure_to_png(figure)
             summary = self._summarize(result) if self._summarize else ""
         except Exception as err:  # a bad combination of controls, or a lab bug: say so in the panel
+            self._reusable = self._drawn_values = None  # a figure half-updated by a failed plot is not reused
             self.last_error = f"{type(err).__name__}: {err}"
             self.status.value = f"<span style='color:#b00'>Could not update: {html.escape(self.last_error)}</span>"
             return None
@@ -110,6 +119,7 @@ class LabPanel(widgets.VBox):
         self.image.value, self.summary.value = png, summary
         self.status.value = ""
         self.last_result, self.last_figure, self.last_error = result, figure, None
+        self._drawn_values = values
         self.redraw_count += 1
         return result
 
@@ -138,7 +148,10 @@ class LabPanel(widgets.VBox):
             self.status.value = ""
 
     def _on_change(self, change: dict) -> None:
-        self.refresh()
+        # A control that adjusts another one (e.g. the options of a dropdown) fires a nested change that already
+        # re-drew these values: skip the repeat.
+        if self.values() != self._drawn_values:
+            self.refresh()
 
     def summary_text(self) -> str:
         """The summary as plain text (tags dropped, entities decoded)."""
@@ -156,3 +169,13 @@ class LabPanel(widgets.VBox):
         head = f"{type(self).__name__}({args})"
         summary = self.summary_text()
         return f"{head}\n{summary}" if summary else head
+
+
+def _takes_keyword(function: Callable, name: str) -> bool:
+    """Whether ``function`` accepts a keyword argument called ``name``."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
+    parameter = parameters.get(name)
+    return parameter is not None and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)

@@ -8,7 +8,7 @@ import ipywidgets as widgets
 from matplotlib.figure import Figure
 
 from xtlab.labs.encoder_decoder_ddp.experiments import Seq2SeqRun, WasteReport, wasted_by_encoder_logits
-from xtlab.widgets.figures import new_figure
+from xtlab.widgets.figures import CourseFigure, new_figure, reuse_figure
 from xtlab.widgets.panel import LabPanel
 
 UNUSED_COLOR, USED_COLOR = "#D55E00", "#0072B2"  # Okabe-Ito vermillion and blue: colour-blind safe
@@ -26,28 +26,51 @@ def plot_seq2seq_run(run: Seq2SeqRun) -> Figure:
     return fig
 
 
-def plot_waste(report: WasteReport, curve: list[tuple[int, int]] | None = None) -> Figure:
-    """Parameters per component (the unused ones in vermillion) and, when given, wasted MiB against vocabulary."""
+def _build_waste(names: tuple[str, ...], with_curve: bool) -> CourseFigure:
     fig = new_figure(9, 3.5)
     bars_ax, curve_ax = fig.subplots(1, 2)
-    names = [name for name, _, _ in report.components]
-    millions = [count / 1e6 for _, count, _ in report.components]
-    colors = [UNUSED_COLOR if unused else USED_COLOR for _, _, unused in report.components]
-    bars_ax.barh(names, millions, color=colors)
-    for row, value in enumerate(millions):
-        bars_ax.text(value, row, f" {value:.2f}M", va="center", fontsize=7)
+    bars = bars_ax.barh(names, [0.0] * len(names))
+    labels = [bars_ax.text(0, row, "", va="center", fontsize=7) for row in range(len(names))]
     bars_ax.invert_yaxis()
-    bars_ax.set_xlim(0, max(millions) * 1.3)
-    bars_ax.set(xlabel="parameters (millions)",
-                title=f"vocab {report.vocab_size}, dim {report.dim}: vermillion = no gradient")
+    bars_ax.set_xlabel("parameters (millions)")
     bars_ax.tick_params(axis="y", labelsize=8)
+    lines = ()
+    if with_curve:
+        lines = (curve_ax.plot([], [], marker="o", color=UNUSED_COLOR)[0],
+                 curve_ax.plot([], [], marker="*", markersize=14, color="k")[0])
+    curve_ax.set(xscale="log", xlabel="vocabulary size (log scale)")
+    fig.parts.update(bars_ax=bars_ax, curve_ax=curve_ax, bars=bars, labels=labels, lines=lines)
+    return fig
+
+
+def plot_waste(report: WasteReport, curve: list[tuple[int, int]] | None = None,
+               figure: Figure | None = None) -> Figure:
+    """Parameters per component (the unused ones in vermillion) and, when given, wasted MiB against vocabulary.
+
+    ``figure``: a figure this function drew before, to draw into (a panel's re-draw)."""
+    names = tuple(name for name, _, _ in report.components)
+    fig = reuse_figure(figure, _build_waste, names, bool(curve))
+    parts = fig.parts
+    millions = [count / 1e6 for _, count, _ in report.components]
+    for bar, label, value, (_, _, unused), row in zip(parts["bars"], parts["labels"], millions, report.components,
+                                                      range(len(names)), strict=True):
+        bar.set_width(value)
+        bar.set_facecolor(UNUSED_COLOR if unused else USED_COLOR)
+        label.set_position((value, row))
+        label.set_text(f" {value:.2f}M")
+    bars_ax, curve_ax = parts["bars_ax"], parts["curve_ax"]
+    bars_ax.set_xlim(0, max(millions) * 1.3)
+    bars_ax.set_title(f"vocab {report.vocab_size}, dim {report.dim}: vermillion = no gradient")
     if curve:
         vocabs, wasted = zip(*curve, strict=True)
-        curve_ax.plot(vocabs, [b / 2**20 for b in wasted], marker="o", color=UNUSED_COLOR)
-        curve_ax.plot([report.vocab_size], [report.wasted_bytes / 2**20], marker="*", markersize=14, color="k")
+        line, star = parts["lines"]
+        line.set_data(vocabs, [b / 2**20 for b in wasted])
+        star.set_data([report.vocab_size], [report.wasted_bytes / 2**20])
+        curve_ax.relim()
+        curve_ax.set_autoscaley_on(True)
+        curve_ax.autoscale_view()
     curve_ax.set_ylim(bottom=0)
-    curve_ax.set(xscale="log", xlabel="vocabulary size (log scale)", ylabel=f"wasted MiB ({report.dtype})",
-                 title=f"encoder to_logits at dim {report.dim}")
+    curve_ax.set(ylabel=f"wasted MiB ({report.dtype})", title=f"encoder to_logits at dim {report.dim}")
     return fig
 
 
@@ -79,5 +102,6 @@ def waste_panel() -> LabPanel:
         "dim": widgets.IntSlider(value=512, min=64, max=2048, step=64, description="width"),
         "dtype": widgets.Dropdown(options=["float32", "bfloat16"], value="float32", description="dtype"),
     }
-    return LabPanel(controls, compute=_waste_compute, plot=lambda result: plot_waste(*result),
-                    summarize=_waste_summary, title="What does the unused encoder to_logits cost?")
+    return LabPanel(controls, compute=_waste_compute,
+                    plot=lambda result, figure=None: plot_waste(*result, figure=figure), summarize=_waste_summary,
+                    title="What does the unused encoder to_logits cost?")

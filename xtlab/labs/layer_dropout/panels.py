@@ -12,8 +12,8 @@ from xtlab.labs.layer_dropout.experiments import (
     skip_statistics,
 )
 from xtlab.labs.layer_dropout.generalization import DropoutComparison, SeedComparison
-from xtlab.labs.layer_dropout.presence_plot import draw_gradient_presence
-from xtlab.widgets.figures import new_figure
+from xtlab.labs.layer_dropout.presence_plot import gradient_presence_image, show_gradient_presence
+from xtlab.widgets.figures import CourseFigure, new_figure, reuse_figure
 from xtlab.widgets.panel import LabPanel
 
 # Okabe-Ito colours: told apart with every common colour-vision deficiency
@@ -30,21 +30,36 @@ def short_row_names(run: LayerDropoutRun) -> list[str]:
     return names
 
 
-def plot_layer_dropout_run(run: LayerDropoutRun) -> Figure:
-    """Heatmap of which modules got a gradient at each step (top) and the training loss (bottom)."""
+def _build_layer_dropout_run(row_names: tuple[str, ...]) -> CourseFigure:
+    fig = new_figure(8.0, 2.4 + 0.16 * len(row_names))
+    heat_ax, loss_ax = fig.subplots(2, 1, sharex=True, height_ratios=(len(row_names), 6))
+    image = gradient_presence_image(heat_ax, row_names)
+    heat_ax.set_xlabel("")
+    (loss_line,) = loss_ax.plot([], [], color=COLOURS[0], linewidth=1)
+    loss_ax.set(xlabel="optimizer step", ylabel="train loss\n(nats/token)")
+    fig.parts.update(heat_ax=heat_ax, loss_ax=loss_ax, image=image, loss_line=loss_line)
+    return fig
+
+
+def plot_layer_dropout_run(run: LayerDropoutRun, figure: Figure | None = None) -> Figure:
+    """Heatmap of which modules got a gradient at each step (top) and the training loss (bottom).
+
+    ``figure``: a figure this function drew before, to draw into (a panel's re-draw)."""
     if not isinstance(run, LayerDropoutRun):
         raise TypeError(f"run must be a LayerDropoutRun, but got {type(run).__name__}")
-    grouped = run.grouped()
-    fig = new_figure(8.0, 2.4 + 0.16 * len(grouped.labels))
-    heat_ax, loss_ax = fig.subplots(2, 1, sharex=True, height_ratios=(len(grouped.labels), 6))
-    draw_gradient_presence(heat_ax, grouped, short_row_names(run))
-    heat_ax.set_xlabel("")
+    fig = reuse_figure(figure, _build_layer_dropout_run, tuple(short_row_names(run)))
+    heat_ax, loss_ax = fig.parts["heat_ax"], fig.parts["loss_ax"]
+    show_gradient_presence(fig.parts["image"], run.grouped())
     settings = (f"layer_dropout={run.layer_dropout:g}, depth={run.depth} ({run.num_blocks} blocks), "
                 f"{run.mode} mode, neuron dropout={run.neuron_dropout:g}, seed={run.seed}")
     heat_ax.set_title(f"{run.library}: red cells are modules that got no gradient at that step\n{settings}",
                       fontsize=9)
-    loss_ax.plot(range(run.steps), run.losses, color=COLOURS[0], linewidth=1)
-    loss_ax.set(xlabel="optimizer step", ylabel="train loss\n(nats/token)")
+    fig.parts["loss_line"].set_data(range(run.steps), run.losses)
+    for ax in (heat_ax, loss_ax):
+        ax.relim()
+        ax.set_autoscale_on(True)
+    for ax in (heat_ax, loss_ax):
+        ax.autoscale_view()
     return fig
 
 
@@ -69,7 +84,7 @@ def layer_dropout_panel() -> LabPanel:
     controls = {
         "layer_dropout": widgets.FloatSlider(value=0.1, min=0.0, max=0.9, step=0.05, description="layer_dropout"),
         "depth": widgets.IntSlider(value=4, min=1, max=6, description="depth"),
-        "steps": widgets.IntSlider(value=60, min=20, max=200, step=20, description="steps"),
+        "steps": widgets.IntSlider(value=60, min=20, max=120, step=20, description="steps"),  # <= ~0.3 s a run
         "seed": widgets.IntSlider(value=0, min=0, max=9, description="seed"),
         "mode": widgets.ToggleButtons(options=["train", "eval"], value="train", description="mode"),
         "neuron_dropout": widgets.FloatSlider(value=0.0, min=0.0, max=0.5, step=0.1, description="neuron dropout"),
@@ -77,7 +92,7 @@ def layer_dropout_panel() -> LabPanel:
     return LabPanel(
         controls,
         compute=lambda **values: (run := run_layer_dropout(**values), skip_statistics(run)),  # memoised run
-        plot=lambda result: plot_layer_dropout_run(result[0]),
+        plot=lambda result, figure=None: plot_layer_dropout_run(result[0], figure=figure),
         summarize=lambda result: summarize_skip_statistics(result[1]),
         title="Layer dropout: which blocks got a gradient?",
     )

@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from matplotlib.patches import Patch
 
 from xtlab.diagnostics import GradientPresence, GradientState
@@ -29,8 +30,8 @@ STATE_NAMES = {
 
 
 def draw_gradient_presence(ax: Axes, presence: GradientPresence, row_names: Sequence[str] | None = None,
-                           legend: bool = True) -> None:
-    """Draw ``presence`` on ``ax``: one row per label, one column per recorded step.
+                           legend: bool = True) -> AxesImage:
+    """Draw ``presence`` on ``ax``: one row per label, one column per recorded step; return the heatmap image.
 
     Args:
         ax: the axes to draw on. presence: what a gradient-presence recorder returned (grouped or not).
@@ -42,17 +43,33 @@ def draw_gradient_presence(ax: Axes, presence: GradientPresence, row_names: Sequ
     names = list(presence.labels) if row_names is None else list(row_names)
     if len(names) != len(presence.labels):
         raise ValueError(f"row_names must have one name per row ({len(presence.labels)}), but got {len(names)}")
+    image = gradient_presence_image(ax, names, legend)
+    show_gradient_presence(image, presence)
+    return image
+
+
+def gradient_presence_image(ax: Axes, row_names: Sequence[str], legend: bool = True) -> AxesImage:
+    """An empty heatmap with one row per name (fill it with :func:`show_gradient_presence`)."""
     states = list(GradientState)
-    matrix = np.array(presence.state_matrix(), dtype=float).reshape(len(presence.steps), len(names)).T
     colours = ListedColormap([STATE_COLOURS[state] for state in states])
-    extent = (-0.5, len(presence.steps) - 0.5, len(names) - 0.5, -0.5)
-    ax.imshow(matrix, cmap=colours, vmin=-0.5, vmax=len(states) - 0.5, aspect="auto", interpolation="nearest",
-              extent=extent)
-    ax.set_yticks(range(len(names)), names, fontsize=7)
+    image = ax.imshow(np.zeros((len(row_names), 1)), cmap=colours, vmin=-0.5, vmax=len(states) - 0.5,
+                      aspect="auto", interpolation="nearest")
+    ax.set_yticks(range(len(row_names)), row_names, fontsize=7)
     ax.set_xlabel("step")
     if legend:
         handles = [Patch(color=STATE_COLOURS[state], label=STATE_NAMES[state]) for state in states]
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
+    return image
+
+
+def show_gradient_presence(image: AxesImage, presence: GradientPresence) -> None:
+    """Put ``presence`` into a heatmap made by :func:`gradient_presence_image` (same number of rows)."""
+    rows = image.get_array().shape[0]
+    if len(presence.labels) != rows:
+        raise ValueError(f"presence must have {rows} rows, one per heatmap row, but got {len(presence.labels)}")
+    matrix = np.array(presence.state_matrix(), dtype=float).reshape(len(presence.steps), rows).T
+    image.set_data(matrix)
+    image.set_extent((-0.5, len(presence.steps) - 0.5, rows - 0.5, -0.5))
 
 
 def plot_gradient_presence(presence: GradientPresence, title: str = "Which rows got a gradient, step by step",

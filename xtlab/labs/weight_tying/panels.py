@@ -19,43 +19,73 @@ from xtlab.labs.weight_tying.training import (
     compare_half_tied_updates,
     drift_after_path,
 )
-from xtlab.widgets.figures import new_figure
+from xtlab.widgets.figures import CourseFigure, new_figure, reuse_figure
 from xtlab.widgets.panel import LabPanel
 
 BLUE, ORANGE, VERMILLION, GREEN = "#0072B2", "#E69F00", "#D55E00", "#009E73"  # Okabe-Ito: colour-blind safe
 
 
-def plot_drift(result: DriftResult) -> Figure:
-    """Left: ||embedding - output|| before each AdamW step; right: each step's change of the embedding."""
+def _build_drift(steps: int | None) -> CourseFigure:
     fig = new_figure(7, 3)
     left, right = fig.subplots(1, 2)
-    title = f"{STYLES[result.style]}, {PATHS[result.path][0]}: {result.verdict}"
-    if result.error is not None:
+    if steps is None:  # the path raised
         for ax in (left, right):
             ax.text(0.5, 0.5, "the path raised:\nno model to train", ha="center", va="center")
             ax.set_axis_off()
-        fig.suptitle(title)
         return fig
-    left.plot(np.arange(len(result.distances)), result.distances, marker="o")
+    left.plot([], [], marker="o")
     left.set(xlabel="AdamW step", ylabel="||embedding - output||", title="distance")
-    right.bar(np.arange(1, len(result.update_sizes) + 1), result.update_sizes)
+    right.bar(np.arange(1, steps + 1), np.zeros(steps))
     right.set(xlabel="AdamW step", ylabel="||change of embedding||", title="update size")
-    fig.suptitle(title)
     return fig
 
 
-def plot_update_comparison(result: UpdateComparison) -> Figure:
-    """Per-step update size of the shared weight: tied vs half-tied, and their ratio."""
+def plot_drift(result: DriftResult, figure: Figure | None = None) -> Figure:
+    """Left: ||embedding - output|| before each AdamW step; right: each step's change of the embedding.
+
+    ``figure``: a figure this function drew before, to draw into (a panel's re-draw)."""
+    failed = result.error is not None
+    fig = reuse_figure(figure, _build_drift, None if failed else len(result.update_sizes))
+    fig.suptitle(f"{STYLES[result.style]}, {PATHS[result.path][0]}: {result.verdict}")
+    if failed:
+        return fig
+    left, right = fig.axes
+    left.lines[0].set_data(np.arange(len(result.distances)), result.distances)
+    for bar, size in zip(right.patches, result.update_sizes, strict=True):
+        bar.set_height(size)
+    for ax in (left, right):
+        ax.relim()
+        ax.autoscale_view()
+    return fig
+
+
+def _build_update_comparison(steps: int) -> CourseFigure:
     fig = new_figure(7, 3)
     left, right = fig.subplots(1, 2)
-    steps = np.arange(1, len(result.tied_sizes) + 1)
-    left.plot(steps, result.tied_sizes, marker="o", label="tied (one Parameter)")
-    left.plot(steps, result.half_tied_sizes, marker="s", label="half-tied (two Parameters)")
+    left.plot([], [], marker="o", label="tied (one Parameter)")
+    left.plot([], [], marker="s", label="half-tied (two Parameters)")
     left.set(xlabel="AdamW step", ylabel="||change of weight||", title="update size")
     left.legend()
-    right.bar(steps, result.ratios)
+    right.bar(np.arange(1, steps + 1), np.zeros(steps))
     right.axhline(1.0, color="gray", lw=1)
     right.set(xlabel="AdamW step", ylabel="half-tied / tied", title="ratio")
+    return fig
+
+
+def plot_update_comparison(result: UpdateComparison, figure: Figure | None = None) -> Figure:
+    """Per-step update size of the shared weight: tied vs half-tied, and their ratio.
+
+    ``figure``: a figure this function drew before, to draw into (a panel's re-draw)."""
+    fig = reuse_figure(figure, _build_update_comparison, len(result.tied_sizes))
+    left, right = fig.axes
+    steps = np.arange(1, len(result.tied_sizes) + 1)
+    for line, sizes in zip(left.lines, (result.tied_sizes, result.half_tied_sizes), strict=True):
+        line.set_data(steps, sizes)
+    for bar, ratio in zip(right.patches, result.ratios, strict=True):
+        bar.set_height(ratio)
+    for ax in (left, right):
+        ax.relim()
+        ax.autoscale_view()
     return fig
 
 
@@ -121,7 +151,8 @@ def paths_panel() -> LabPanel:
                                  description="path"),
         "steps": widgets.IntSlider(value=5, min=1, max=10, description="AdamW steps"),
     }
-    return LabPanel(controls, compute=_path_and_drift, plot=lambda result: plot_drift(result[1]),
+    return LabPanel(controls, compute=_path_and_drift,
+                    plot=lambda result, figure=None: plot_drift(result[1], figure=figure),
                     summarize=lambda result: summarize_outcome(result[0]),
                     title="Pick a tying style and a path")
 

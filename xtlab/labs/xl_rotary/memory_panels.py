@@ -13,27 +13,39 @@ from xtlab.labs.xl_rotary.layer_dropout import LIBRARIES, MemoryRouting, memory_
 from xtlab.labs.xl_rotary.memory_masks import EmptyMemories, empty_memories
 from xtlab.labs.xl_rotary.models import EXACT_TOLERANCE, shown_diff
 from xtlab.labs.xl_rotary.recording import DESIGNS, SegmentedProof, all_designs
-from xtlab.widgets.figures import new_figure
+from xtlab.widgets.figures import CourseFigure, new_figure, reuse_figure
 from xtlab.widgets.panel import LabPanel
 
 LOG_FLOOR = 1e-18  # an exact 0 cannot sit on a log axis: draw it at the floor
 DESIGN_STYLES = (("#0072B2", "o", "-"), ("#009E73", "s", "--"), ("#D55E00", "^", "-."), ("#CC79A7", "x", ":"))
 
 
-def plot_designs(proofs: list[SegmentedProof]) -> Figure:
-    """Max |segmented - full| per segment on a log axis, one line per recording design."""
+def _build_designs(labels: tuple[str, ...]) -> CourseFigure:
     fig = new_figure(7.5, 5.0)
     ax = fig.add_subplot()
-    for i, proof in enumerate(proofs):
+    for i, label in enumerate(labels):
         color, marker, line = DESIGN_STYLES[i % len(DESIGN_STYLES)]
-        segments = np.arange(1, proof.num_segments + 1)
-        ax.plot(segments, np.maximum(proof.max_abs_diff, LOG_FLOOR), color=color, marker=marker, linestyle=line,
-                markersize=9 - 2 * (i % 2), label=f"{proof.label} ({DESIGNS[proof.label].who})")
+        ax.plot([], [], color=color, marker=marker, linestyle=line, markersize=9 - 2 * (i % 2),
+                label=f"{label} ({DESIGNS[label].who})")
     ax.axhline(EXACT_TOLERANCE, color="gray", linestyle=":", label="float64 tolerance 1e-12")
     ax.set(yscale="log", xlabel="segment", ylabel="max |segmented - full| (logits)", ylim=(LOG_FLOOR / 3, 30),
            title="Above the dotted line, a design breaks segmented = full")
-    ax.set_xticks(np.arange(1, proofs[0].num_segments + 1))
     fig.legend(fontsize=7, loc="outside lower center", ncols=1)
+    return fig
+
+
+def plot_designs(proofs: list[SegmentedProof], figure: Figure | None = None) -> Figure:
+    """Max |segmented - full| per segment on a log axis, one line per recording design.
+
+    ``figure``: a figure this function drew before, to draw into (a panel's re-draw)."""
+    fig = reuse_figure(figure, _build_designs, tuple(proof.label for proof in proofs))
+    ax = fig.axes[0]
+    for line, proof in zip(ax.lines, proofs, strict=False):  # the last line: the tolerance
+        line.set_data(np.arange(1, proof.num_segments + 1), np.maximum(proof.max_abs_diff, LOG_FLOOR))
+    ax.relim()
+    ax.set_autoscalex_on(True)
+    ax.autoscale_view()
+    ax.set_xticks(np.arange(1, proofs[0].num_segments + 1))
     return fig
 
 
@@ -55,21 +67,36 @@ def designs_panel() -> LabPanel:
                     title="Recording designs under the invariant")
 
 
-def plot_empty_memories(result: EmptyMemories) -> Figure:
-    """Head-averaged attention weights of layer 0: no memories, zero memories masked, zero memories unmasked."""
+EMPTY_TITLES = {"none": "mems=None", "mask on": "zero mems, slot mask", "mask off": "zero mems, no mask (bug)"}
+
+
+def _build_empty_memories() -> CourseFigure:
     fig = new_figure(9, 3.2)
     axes = fig.subplots(1, 3)
-    titles = {"none": "mems=None", "mask on": "zero mems, slot mask", "mask off": "zero mems, no mask (bug)"}
-    for ax, (key, title) in zip(axes, titles.items(), strict=True):
+    for ax, title in zip(axes, EMPTY_TITLES.values(), strict=True):
+        image = ax.imshow(np.zeros((1, 1)), vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        line = ax.axvline(-0.5, color="white", linewidth=1.5)
+        ax.set(title=title, xlabel="key position (memory < 0)", ylabel="query position")
+        fig.parts[title] = (image, line)
+    fig.colorbar(image, ax=axes, shrink=0.8, label="attention weight")
+    fig.suptitle("Unmasked zero memories take weight from the real keys (left of the white line)", fontsize=10)
+    return fig
+
+
+def plot_empty_memories(result: EmptyMemories, figure: Figure | None = None) -> Figure:
+    """Head-averaged attention weights of layer 0: no memories, zero memories masked, zero memories unmasked.
+
+    ``figure``: a figure this function drew before, to draw into (a panel's re-draw)."""
+    fig = reuse_figure(figure, _build_empty_memories)
+    for key, title in EMPTY_TITLES.items():
+        image, line = fig.parts[title]
         weights = result.weights[key]
         offset = 0 if key == "none" else result.num_mems
         extent = (-offset - 0.5, weights.shape[1] - offset - 0.5, weights.shape[0] - 0.5, -0.5)
-        image = ax.imshow(weights, vmin=0, vmax=1, cmap="viridis", extent=extent, aspect="auto")
-        if offset:
-            ax.axvline(-0.5, color="white", linewidth=1.5)
-        ax.set(title=title, xlabel="key position (memory < 0)", ylabel="query position")
-    fig.colorbar(image, ax=axes, shrink=0.8, label="attention weight")
-    fig.suptitle("Unmasked zero memories take weight from the real keys (left of the white line)", fontsize=10)
+        image.set_data(weights)
+        image.set_extent(extent)
+        image.axes.set(xlim=extent[:2], ylim=extent[2:])  # explicit: a reused axes' data limits hold old extents
+        line.set_visible(bool(offset))
     return fig
 
 
@@ -106,20 +133,30 @@ def routing_matrix(routing: MemoryRouting) -> np.ndarray:
     return matrix
 
 
-def plot_memory_routing(routings: tuple[MemoryRouting, ...]) -> Figure:
-    """Per library: which memory each attention layer received in the segment that dropped a layer."""
+def _build_memory_routing(layers: tuple[int, ...]) -> CourseFigure:
     fig = new_figure(8, 4.2)
-    axes = np.atleast_1d(fig.subplots(1, len(routings)))
-    for ax, routing in zip(axes, routings, strict=True):
-        n = routing.num_attn_layers
-        ax.imshow(routing_matrix(routing), cmap="Blues", vmin=0, vmax=1.2)
+    axes = np.atleast_1d(fig.subplots(1, len(layers)))
+    for ax, n in zip(axes, layers, strict=True):
+        image = ax.imshow(np.zeros((n, n + 1)), cmap="Blues", vmin=0, vmax=1.2)
         for k in range(n):
             ax.add_patch(Rectangle((k - 0.5, k - 0.5), 1, 1, fill=False, edgecolor="#D55E00", linestyle="--"))
         ax.set_xticks(range(n + 1), [*map(str, range(n)), "none"])
-        ax.set_yticks(range(n), [f"{k} (dropped)" if k in routing.dropped else str(k) for k in range(n)])
-        ax.set(title=f"{routing.library} {routing.version}\n{routing.returned_count} of {n} memories returned",
-               xlabel="memory passed in (index in the list)", ylabel="attention layer")
+        ax.set(xlabel="memory passed in (index in the list)", ylabel="attention layer")
+        fig.parts[ax] = image
     fig.suptitle("Off the dashed diagonal, a layer attends to another layer's memory", fontsize=10)
+    return fig
+
+
+def plot_memory_routing(routings: tuple[MemoryRouting, ...], figure: Figure | None = None) -> Figure:
+    """Per library: which memory each attention layer received in the segment that dropped a layer.
+
+    ``figure``: a figure this function drew before, to draw into (a panel's re-draw)."""
+    fig = reuse_figure(figure, _build_memory_routing, tuple(r.num_attn_layers for r in routings))
+    for (ax, image), routing in zip(fig.parts.items(), routings, strict=True):
+        n = routing.num_attn_layers
+        image.set_data(routing_matrix(routing))
+        ax.set_yticks(range(n), [f"{k} (dropped)" if k in routing.dropped else str(k) for k in range(n)])
+        ax.set_title(f"{routing.library} {routing.version}\n{routing.returned_count} of {n} memories returned")
     return fig
 
 
@@ -132,10 +169,15 @@ def summarize_routing(routings: tuple[MemoryRouting, ...]) -> str:
 
 
 def routing_panel() -> LabPanel:
-    """Which attention layer the training segment drops, and the depth; both libraries re-run."""
-    controls = {
-        "dropped_layer": widgets.Dropdown(options=[0, 1, 2, 3], value=0, description="dropped layer"),
-        "depth": widgets.IntSlider(value=3, min=2, max=4, description="depth"),
-    }
-    return LabPanel(controls, compute=both_routings, plot=plot_memory_routing, summarize=summarize_routing,
-                    title="Layer dropout meets XL memories")
+    """Which attention layer the training segment drops, and the depth; both libraries re-run.
+
+    The dropdown offers only the layers the chosen depth has."""
+    depth = widgets.IntSlider(value=3, min=2, max=4, description="depth")
+    dropped_layer = widgets.Dropdown(options=list(range(depth.value)), value=0, description="dropped layer")
+
+    def follow_depth(change: dict) -> None:  # observes before the panel does: its re-draw sees valid options
+        dropped_layer.options = list(range(change["new"]))  # keeps the value when it still exists, else 0
+
+    depth.observe(follow_depth, names="value")
+    return LabPanel({"dropped_layer": dropped_layer, "depth": depth}, compute=both_routings,
+                    plot=plot_memory_routing, summarize=summarize_routing, title="Layer dropout meets XL memories")

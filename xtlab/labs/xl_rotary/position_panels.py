@@ -8,30 +8,53 @@ from matplotlib.figure import Figure
 
 from xtlab.labs.xl_rotary.models import shown_diff
 from xtlab.labs.xl_rotary.positions import PositionSchemes, position_schemes
-from xtlab.widgets.figures import new_figure
+from xtlab.widgets.figures import CourseFigure, new_figure, reuse_figure
 from xtlab.widgets.panel import LabPanel
 
 MEMORY_COLOR, CURRENT_COLOR = "#E69F00", "#0072B2"  # Okabe-Ito orange and blue
 
 
-def plot_position_schemes(result: PositionSchemes) -> Figure:
-    """One row per scheme: the position of each key (orange: memories, blue: current tokens), the invariant in the
-    title."""
-    schemes = list(result.positions)
-    fig = new_figure(7.5, 1.6 + 1.3 * len(schemes))
-    axes = np.atleast_1d(fig.subplots(len(schemes), 1, sharex=True))
-    index = np.arange(result.num_mems + result.seq_len)
-    colors = [MEMORY_COLOR] * result.num_mems + [CURRENT_COLOR] * result.seq_len
-    for ax, scheme in zip(axes, schemes, strict=True):
-        values = np.array(result.positions[scheme])
-        ax.scatter(index, values, c=colors, s=36, zorder=3)
-        for i, v in zip(index, values, strict=True):
-            ax.annotate(str(int(v)), (i, v), textcoords="offset points", xytext=(0, 5), ha="center", fontsize=7)
-        ax.axvline(result.num_mems - 0.5, color="gray", linestyle=":")
-        verdict = "equals the full pass" if result.agrees[scheme] else "differs from the full pass"
-        ax.set_title(f"{scheme}: segment {verdict} (max |diff| {shown_diff(result.gap[scheme])})", fontsize=9)
+def _build_position_schemes(num_schemes: int) -> CourseFigure:
+    fig = new_figure(7.5, 1.6 + 1.3 * num_schemes)
+    axes = np.atleast_1d(fig.subplots(num_schemes, 1, sharex=True))
+    for ax in axes:
+        points = ax.scatter([], [], s=36, zorder=3)
+        line = ax.axvline(0, color="gray", linestyle=":")
         ax.set_ylabel("position")
         ax.margins(y=0.4)
+        fig.parts[ax] = (points, line, [])  # the list: value labels, grown as needed
+    return fig
+
+
+def plot_position_schemes(result: PositionSchemes, figure: Figure | None = None) -> Figure:
+    """One row per scheme: the position of each key (orange: memories, blue: current tokens), the invariant in the
+    title. ``figure``: a figure this function drew before, to draw into (a panel's re-draw)."""
+    schemes = list(result.positions)
+    fig = reuse_figure(figure, _build_position_schemes, len(schemes))
+    index = np.arange(result.num_mems + result.seq_len)
+    colors = [MEMORY_COLOR] * result.num_mems + [CURRENT_COLOR] * result.seq_len
+    axes = list(fig.parts)
+    for ax, scheme in zip(axes, schemes, strict=True):
+        points, line, labels = fig.parts[ax]
+        values = np.array(result.positions[scheme])
+        offsets = np.column_stack([index, values]).astype(float)
+        points.set_offsets(offsets)
+        points.set_facecolors(colors)
+        while len(labels) < len(index):
+            labels.append(ax.annotate("", (0, 0), textcoords="offset points", xytext=(0, 5), ha="center",
+                                      fontsize=7))
+        for k, label in enumerate(labels):
+            label.set_visible(k < len(index))
+            if k < len(index):
+                label.set_text(str(int(values[k])))
+                label.xy = (index[k], values[k])
+        line.set_xdata([result.num_mems - 0.5] * 2)
+        verdict = "equals the full pass" if result.agrees[scheme] else "differs from the full pass"
+        ax.set_title(f"{scheme}: segment {verdict} (max |diff| {shown_diff(result.gap[scheme])})", fontsize=9)
+        ax.relim()  # the memory line; then the points, as scatter counts them
+        ax.update_datalim(offsets)
+    for ax in axes:
+        ax.autoscale_view()
     axes[-1].set_xlabel(f"key index, oldest first (orange: {result.num_mems} memories, blue: {result.seq_len} "
                         "current tokens)")
     return fig
