@@ -58,7 +58,9 @@ show_source(XTransformer.__init__, emphasize=["return_only_embed=True", "encoder
 
 # %% [markdown]
 # Build the model with the switch on, run one batch forward and backward, and list the trainable parameters whose
-# `.grad` is still `None`: that is what `xtlab.diagnostics.find_unused_parameters` does. Predict first.
+# `.grad` is still `None`: that is what `xtlab.diagnostics.find_unused_parameters(model, loss_fn, batch)` does, with
+# `loss_fn(model, batch)` (the signature of every loss function in xtlab) returning the scalar loss. Here the batch
+# is one `(src, tgt)` pair of the reverse task and `lab.seq2seq_loss` returns `model(src, tgt)`. Predict first.
 
 # %%
 unused_question = predict("With encoder_keeps_logits=True, how many parameters get no gradient?",
@@ -66,7 +68,8 @@ unused_question = predict("With encoder_keeps_logits=True, how many parameters g
 unused_question
 
 # %%
-unused = {keeps: find_unused_parameters(lab.build_seq2seq_model(encoder_keeps_logits=keeps), lab.seq2seq_loss_fn())
+batch = lab.seq2seq_batch()
+unused = {keeps: find_unused_parameters(lab.build_seq2seq_model(encoder_keeps_logits=keeps), lab.seq2seq_loss, batch)
           for keeps in (True, False)}
 for keeps, found in unused.items():
     print(f"encoder_keeps_logits={keeps}: {len(found)} unused: {[(p.name, p.shape) for p in found]}")
@@ -109,7 +112,7 @@ print(f"vocab 32000, width 512: {waste.wasted_params:,} unused parameters, "
 # (`register_post_accumulate_grad_hook`) on one process, on the model with the bug:
 
 # %%
-readiness = lab.ready_parameters(lab.build_seq2seq_model(encoder_keeps_logits=True), lab.seq2seq_loss_fn())
+readiness = lab.ready_parameters(lab.build_seq2seq_model(encoder_keeps_logits=True), lab.seq2seq_loss, batch)
 print(f"{len(readiness.ready)} parameters became ready, first {list(readiness.ready[:2])}")
 print(f"never ready: {list(readiness.never_ready)}; frozen (no hook at all): {list(readiness.frozen)}")
 

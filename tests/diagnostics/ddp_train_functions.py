@@ -63,7 +63,8 @@ def train_library_model(rank: int, world_size: int, library: str) -> float:
     torch.manual_seed(0)
     if library == "x_transformers":
         model = x_decoder(depth=1)
-        loss_fn = lambda ddp: ddp(tokens(), return_embeddings=True).pow(2).mean()  # noqa: E731
+        batch = tokens()
+        loss_fn = lambda ddp, batch: ddp(batch, return_embeddings=True).pow(2).mean()  # noqa: E731
     else:
         from xtlab.model import XTransformer
 
@@ -71,12 +72,13 @@ def train_library_model(rank: int, world_size: int, library: str) -> float:
             dim=32, enc_num_tokens=20, enc_depth=1, enc_heads=2, enc_max_seq_len=8, dec_num_tokens=20,
             dec_depth=1, dec_heads=2, dec_max_seq_len=8, encoder_keeps_logits=True,
         )
-        loss_fn = lambda ddp: ddp(tokens() % 20, tokens(seed=1) % 20)  # noqa: E731
+        batch = (tokens() % 20, tokens(seed=1) % 20)
+        loss_fn = lambda ddp, batch: ddp(*batch)  # noqa: E731
     ddp_model = DistributedDataParallel(model)
     optimizer = torch.optim.SGD(ddp_model.parameters(), lr=0.01)
     for _ in range(2):
         optimizer.zero_grad()
-        loss = loss_fn(ddp_model)
+        loss = loss_fn(ddp_model, batch)
         loss.backward()
         optimizer.step()
     return float(loss)

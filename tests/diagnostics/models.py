@@ -56,16 +56,21 @@ def tokens(batch: int = 2, seed: int = 0) -> torch.Tensor:
     return torch.randint(0, NUM_TOKENS, (batch, SEQ_LEN), generator=generator)
 
 
-def language_model_loss(model: nn.Module) -> torch.Tensor:
-    """Next-token cross-entropy of a TransformerWrapper-like model on a fixed batch."""
-    x = tokens()
-    logits = model(x[:, :-1])
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
+def language_model_loss(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy of a TransformerWrapper-like model on ``batch``, a (b, n) tensor of token ids."""
+    logits = model(batch[:, :-1])
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
 
 
-def encoder_decoder_loss(model: nn.Module) -> torch.Tensor:
-    """The scalar loss an XTransformer returns for a fixed source/target pair."""
-    return model(tokens(seed=1), tokens(seed=2))
+def encoder_decoder_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed ``(src, tgt)`` pair for :func:`encoder_decoder_loss`."""
+    return tokens(seed=1), tokens(seed=2)
+
+
+def encoder_decoder_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """The scalar loss an XTransformer returns for ``batch = (src, tgt)``."""
+    src, tgt = batch
+    return model(src, tgt)
 
 
 class WithUnusedHead(nn.Module):

@@ -200,6 +200,16 @@ def test_model_adapter_refuses_incomplete_hooks(kwargs, error, words):
         ModelAdapter("bad", head_batch, head_loss, **kwargs)
 
 
+@pytest.mark.parametrize(("loss", "words"), [
+    ("loss", r"loss must be callable as loss\(model, batch\) -> scalar tensor, but got str"),
+    (lambda model: model.sum(), r"loss must have the signature loss\(model, batch\).*\(model\)"),
+    (lambda model, x, y: model(x), r"loss must have the signature loss\(model, batch\).*\(model, x, y\)"),
+])
+def test_model_adapter_refuses_a_loss_without_the_loss_fn_signature(loss, words):
+    with pytest.raises(TypeError, match=words):
+        ModelAdapter("bad", head_batch, loss)
+
+
 @pytest.mark.parametrize(("call", "error", "words"), [
     (lambda: audit("model"), TypeError, "model"),
     (lambda: audit(Head(), "adapter", ddp=False), TypeError, "ModelAdapter"),

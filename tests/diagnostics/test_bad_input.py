@@ -36,12 +36,19 @@ with torch.device("meta"):
     META = nn.Linear(2, 2)
 
 
-def loss(model):
-    return model(torch.ones(1, 2)).sum()
+ONES = torch.ones(1, 2)
+
+
+def loss(model, batch):
+    return model(batch).sum()
+
+
+def step_fn(step):
+    loss(LINEAR, ONES).backward()
 
 
 def presence():
-    return record_gradient_presence(nn.Linear(2, 2), lambda step: loss(LINEAR), 2)
+    return record_gradient_presence(nn.Linear(2, 2), lambda step: loss(LINEAR, ONES), 2)
 
 
 def recorder():
@@ -108,13 +115,16 @@ CASES = [
     (lambda: adamw(strategy="by_size"), ValueError, "'by_size'"),
     (lambda: adamw(model=None), TypeError, "model must be a torch.nn.Module"),
     # unused parameters and gradient presence
-    (lambda: find_unused_parameters(None, loss), TypeError, "model must be a torch.nn.Module, but got NoneType"),
-    (lambda: find_unused_parameters(LINEAR, None), TypeError, "loss_fn must be callable, but got NoneType"),
-    (lambda: find_unused_parameters(LINEAR, lambda m: [1.0]), TypeError, "returned list"),
-    (lambda: record_gradient_presence(LINEAR, loss, steps=True), TypeError, "steps must be an int, but got bool"),
-    (lambda: record_gradient_presence(LINEAR, loss, steps=-1), ValueError, "steps must be >= 1, but got -1"),
-    (lambda: record_gradient_presence(LINEAR, loss, 1, depth=1.5), TypeError, "depth must be an int"),
-    (lambda: record_gradient_presence(LINEAR, loss, 1, depth=0), ValueError, "depth must be >= 1, but got 0"),
+    (lambda: find_unused_parameters(None, loss, ONES), TypeError, "model must be a torch.nn.Module, but got NoneType"),
+    (lambda: find_unused_parameters(LINEAR, None, ONES), TypeError,
+     "loss_fn must be callable as loss_fn(model, batch) -> scalar tensor, but got NoneType"),
+    (lambda: find_unused_parameters(LINEAR, lambda m: m(ONES).sum(), ONES), TypeError,
+     "loss_fn must have the signature loss_fn(model, batch) -> scalar tensor"),
+    (lambda: find_unused_parameters(LINEAR, lambda m, b: [1.0], ONES), TypeError, "returned list"),
+    (lambda: record_gradient_presence(LINEAR, step_fn, steps=True), TypeError, "steps must be an int, but got bool"),
+    (lambda: record_gradient_presence(LINEAR, step_fn, steps=-1), ValueError, "steps must be >= 1, but got -1"),
+    (lambda: record_gradient_presence(LINEAR, step_fn, 1, depth=1.5), TypeError, "depth must be an int"),
+    (lambda: record_gradient_presence(LINEAR, step_fn, 1, depth=0), ValueError, "depth must be >= 1, but got 0"),
     (lambda: record_gradient_presence(LINEAR, "step", 1), TypeError, "train_step must be callable, but got str"),
     (lambda: GradientPresenceRecorder(None), TypeError, "model must be a torch.nn.Module"),
     (lambda: recorder().record(step=-1), ValueError, "step must be >= 0, but got -1"),

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from tests.diagnostics.models import WithUnusedHead, language_model_loss, x_decoder, xtlab_decoder
+from tests.diagnostics.models import WithUnusedHead, language_model_loss, tokens, x_decoder, xtlab_decoder
 from xtlab.diagnostics.gradient_presence import (
     GradientPresenceRecorder,
     GradientState,
@@ -75,7 +75,7 @@ def test_grouping_merges_rows_and_norms():
 
 def test_x_transformers_blocks_all_get_gradients():
     model = x_decoder(depth=2)
-    presence = record_gradient_presence(model, lambda step: language_model_loss(model).backward(), 2, depth=3)
+    presence = record_gradient_presence(model, lambda step: language_model_loss(model, tokens()).backward(), 2, depth=3)
     assert "attn_layers.layers.0" in presence.labels and "memory_tokens" in presence.labels
     assert presence.fraction_without_gradient() == 0.0
 
@@ -87,7 +87,7 @@ def test_xtlab_layer_dropout_skips_whole_blocks_exactly():
     skipped_per_step = []
 
     def step(index: int) -> torch.Tensor:
-        loss = language_model_loss(model)
+        loss = language_model_loss(model, tokens())
         loss.backward()
         skipped_per_step.append(set(model.skipped_blocks))
         return loss

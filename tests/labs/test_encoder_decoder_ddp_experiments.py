@@ -7,6 +7,8 @@ from xtlab.labs.encoder_decoder_ddp.experiments import (
     build_seq2seq_model,
     build_shape_only,
     encoder_unused_parameters,
+    seq2seq_batch,
+    seq2seq_loss,
     train_seq2seq,
     wasted_by_encoder_logits,
 )
@@ -32,6 +34,30 @@ def test_notebook_claim_finder_names_exactly_the_encoder_to_logits():
     unused = encoder_unused_parameters(True)
     assert [(p.name, p.shape) for p in unused] == [("encoder.to_logits.weight", (11, 32))]
     assert encoder_unused_parameters(False) == []
+
+
+def test_seq2seq_batch_is_seeded_and_seq2seq_loss_is_the_models_own_loss():
+    src, tgt = seq2seq_batch()
+    assert src.shape == (4, 6) and tgt.shape == (4, 7) and src.device.type == "cpu"
+    assert all(torch.equal(a, b) for a, b in zip((src, tgt), seq2seq_batch(), strict=True))
+    assert not torch.equal(src, seq2seq_batch(seed=1)[0])
+    assert torch.equal(tgt[:, 1:], src.flip(1))  # reverse: the target (after BOS) is the source backwards
+    model = build_seq2seq_model()
+    torch.manual_seed(0)
+    expected = model(src, tgt)
+    torch.manual_seed(0)
+    assert torch.equal(seq2seq_loss(model, (src, tgt)), expected)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "words"), [
+    ({"seed": -1}, ValueError, "seed must be >= 0, but got -1"),
+    ({"seed": "0"}, TypeError, "seed must be an int, but got str"),
+    ({"batch_size": 0}, ValueError, "batch_size must be an int >= 1, but got 0"),
+])
+def test_seq2seq_batch_rejects_bad_input(kwargs, error, words):
+    with pytest.raises(error) as caught:
+        seq2seq_batch(**kwargs)
+    assert words in str(caught.value)
 
 
 def test_notebook_claim_waste_at_vocab_32000_width_512():
@@ -104,25 +130,28 @@ def test_readiness_names_the_parameter_whose_hook_never_fires_and_restores_grads
     model = build_seq2seq_model(encoder_keeps_logits=True)
     marker = torch.full_like(model.decoder.token_emb.weight, 7.0)
     model.decoder.token_emb.weight.grad = marker
-    readiness = ready_parameters(model, lambda m: m(torch.zeros(2, 6, dtype=torch.long),
-                                                    torch.zeros(2, 7, dtype=torch.long)))
+    batch = torch.zeros(2, 6, dtype=torch.long), torch.zeros(2, 7, dtype=torch.long)
+    readiness = ready_parameters(model, seq2seq_loss, batch)
     assert readiness.never_ready == ("encoder.to_logits.weight",)
     assert len(readiness.ready) == len(list(model.parameters())) - 1 and readiness.frozen == ()
     assert model.decoder.token_emb.weight.grad is marker  # put back
     model.encoder.to_logits.weight.requires_grad_(False)
-    frozen = ready_parameters(model, lambda m: m(torch.zeros(2, 6, dtype=torch.long),
-                                                 torch.zeros(2, 7, dtype=torch.long)))
+    frozen = ready_parameters(model, seq2seq_loss, batch)
     assert frozen.never_ready == () and frozen.frozen == ("encoder.to_logits.weight",)
 
 
-@pytest.mark.parametrize(("model", "loss_fn", "error"), [
-    ("not a model", lambda m: m, TypeError), (torch.nn.Linear(2, 2), "not callable", TypeError),
-    (torch.nn.Linear(2, 2), lambda m: 3.0, TypeError),
-    (torch.nn.Linear(2, 2), lambda m: m(torch.ones(1, 2)), ValueError),
+@pytest.mark.parametrize(("model", "loss_fn", "error", "words"), [
+    ("not a model", lambda m, b: m, TypeError, "model must be a torch.nn.Module"),
+    (torch.nn.Linear(2, 2), "not callable", TypeError, "loss_fn must be callable as loss_fn(model, batch)"),
+    (torch.nn.Linear(2, 2), lambda m: m(torch.ones(1, 2)).sum(), TypeError,
+     "loss_fn must have the signature loss_fn(model, batch) -> scalar tensor"),
+    (torch.nn.Linear(2, 2), lambda m, b: 3.0, TypeError, "loss_fn must return a scalar tensor, but returned float"),
+    (torch.nn.Linear(2, 2), lambda m, b: m(b), ValueError, "shape (1, 2)"),
 ])
-def test_readiness_rejects_bad_input(model, loss_fn, error):
-    with pytest.raises(error):
-        ready_parameters(model, loss_fn)
+def test_readiness_rejects_bad_input(model, loss_fn, error, words):
+    with pytest.raises(error) as caught:
+        ready_parameters(model, loss_fn, torch.ones(1, 2))
+    assert words in str(caught.value)
 
 
 def test_version_tuple_orders_releases_and_rejects_non_versions():

@@ -13,7 +13,8 @@ from xtlab.course import verdict_of
 from xtlab.diagnostics import find_unused_parameters
 from xtlab.labs.encoder_decoder_ddp.experiments import (
     build_seq2seq_model,
-    seq2seq_loss_fn,
+    seq2seq_batch,
+    seq2seq_loss,
     train_seq2seq,
     wasted_by_encoder_logits,
 )
@@ -63,13 +64,13 @@ def test_single_process_claims(stored):
     assert_in_every_edition(stored, f"{run.accuracy_before:.2f} before training, {run.accuracy_after:.2f} after")
     assert run.accuracy_after > run.accuracy_before
     for keeps in (True, False):
-        found = find_unused_parameters(build_seq2seq_model(encoder_keeps_logits=keeps), seq2seq_loss_fn())
+        found = find_unused_parameters(build_seq2seq_model(encoder_keeps_logits=keeps), seq2seq_loss, seq2seq_batch())
         assert_in_every_edition(stored, f"encoder_keeps_logits={keeps}: {len(found)} unused: "
                                         f"{[(p.name, p.shape) for p in found]}")
     assert_in_every_edition(stored, "Answer (computed): exactly one")
     waste = wasted_by_encoder_logits(32000, 512, "float32")
     assert_in_every_edition(stored, f"{waste.wasted_params:,} unused parameters, {waste.wasted_bytes / 2**20:.1f} MiB")
-    readiness = ready_parameters(build_seq2seq_model(encoder_keeps_logits=True), seq2seq_loss_fn())
+    readiness = ready_parameters(build_seq2seq_model(encoder_keeps_logits=True), seq2seq_loss, seq2seq_batch())
     assert readiness.never_ready == ("encoder.to_logits.weight",)
     assert_in_every_edition(stored, f"{len(readiness.ready)} parameters became ready")
     assert_in_every_edition(stored, f"never ready: {list(readiness.never_ready)}")

@@ -108,7 +108,8 @@ class GradientPresenceRecorder:
         recorder = GradientPresenceRecorder(model)
         for step in range(10):
             optimizer.zero_grad(set_to_none=True)  # set_to_none, or every parameter looks "present"
-            loss_fn(model).backward()
+            loss = loss_fn(model, batch_fn(step))
+            loss.backward()
             recorder.record(step, loss)
         heatmap_data = recorder.result().grouped(depth=3)
     """

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from xtlab._checks import check_callable, check_optional, check_str
+from xtlab.training import LossFn, check_loss_fn, compute_loss
 
 Batch = tuple[Any, ...]
 
@@ -28,9 +29,9 @@ class ModelAdapter:
         name: what kind of model this adapter is for, e.g. ``"x-transformers TransformerWrapper"``.
         make_batch: ``make_batch(model, generator) -> tuple``: one small batch on the model's device, drawn only
             from ``generator`` (a seeded ``torch.Generator``), never from global random state.
-        loss: ``loss(model, batch) -> scalar tensor``, differentiable in every parameter a training step uses.
-            It must only *call* ``model(...)`` (no attribute access), so it also works on the model wrapped in
-            ``DistributedDataParallel``.
+        loss: ``loss(model, batch) -> scalar tensor`` (a :data:`xtlab.training.LossFn`, the signature every xtlab
+            loss function has), differentiable in every parameter a training step uses. It must only *call*
+            ``model(...)`` (no attribute access), so it also works on the model wrapped in ``DistributedDataParallel``.
         forward: ``forward(model, batch) -> tensor``: the model's main output (logits). Optional; extra
             invariants (e.g. causality) use it.
         embedding, output: dotted attribute paths of the token embedding and the output projection (``None``:
@@ -44,7 +45,7 @@ class ModelAdapter:
 
     name: str
     make_batch: Callable[[nn.Module, torch.Generator], Batch]
-    loss: Callable[[nn.Module, Batch], Tensor]
+    loss: LossFn
     forward: Callable[[nn.Module, Batch], Tensor] | None = None
     embedding: str | None = None
     output: str | None = None
@@ -55,7 +56,7 @@ class ModelAdapter:
     def __post_init__(self) -> None:
         check_str("name", self.name)
         check_callable("make_batch", self.make_batch)
-        check_callable("loss", self.loss)
+        check_loss_fn("loss", self.loss)
         for field in ("forward", "get_layer_dropout", "set_layer_dropout", "xl_step"):
             check_optional(field, getattr(self, field), check_callable)
         for field in ("embedding", "output"):
@@ -87,9 +88,5 @@ class ModelAdapter:
         return batch
 
     def scalar_loss(self, model: nn.Module, batch: Batch) -> Tensor:
-        """``loss``, checked to be a scalar tensor."""
-        loss = self.loss(model, batch)
-        if not isinstance(loss, Tensor) or loss.numel() != 1:
-            raise TypeError(f"{self.name} adapter: loss must return a scalar tensor, but returned "
-                            f"{type(loss).__name__} {tuple(getattr(loss, 'shape', ()))}")
-        return loss
+        """``loss(model, batch)``, checked to be a scalar tensor (itself a :data:`xtlab.training.LossFn`)."""
+        return compute_loss(self.loss, model, batch, name=f"the {self.name} adapter's loss")

@@ -213,7 +213,7 @@ def unused_parameters(model: nn.Module, adapter: ModelAdapter, seed: int, steps:
     model.train()
     batch = adapter.batch(model, seed)
     with layer_dropout_set(model, adapter, 0.0):
-        unused = find_unused_parameters(model, lambda m: adapter.scalar_loss(m, batch))
+        unused = find_unused_parameters(model, adapter.scalar_loss, batch)
     total = sum(p.requires_grad for p in model.parameters())
     values = sum(p.numel for p in unused)
     evidence = f"{len(unused)} of {total} trainable parameters got no gradient"

@@ -21,7 +21,8 @@ from xtlab.labs.encoder_decoder_ddp.experiments import (
     build_shape_only,
     encoder_unused_parameters,
     head_kwargs,
-    seq2seq_loss_fn,
+    seq2seq_batch,
+    seq2seq_loss,
     train_seq2seq,
     wasted_by_encoder_logits,
 )
@@ -69,6 +70,7 @@ from xtlab.labs.encoder_decoder_ddp.quiz import (
     TwoHeads,
     build_finder_case,
     finder_answer_key,
+    finder_loss,
     output_loss,
 )
 from xtlab.labs.encoder_decoder_ddp.readiness import Readiness, ready_parameters

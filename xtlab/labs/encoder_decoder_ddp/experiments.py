@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from xtlab._checks import check_int
 from xtlab.data.seq2seq import make_seq2seq_batch, seq2seq_vocab_size, sequence_accuracy, token_accuracy
 from xtlab.device import resolve_device
 from xtlab.diagnostics.unused_parameters import UnusedParameter, find_unused_parameters
@@ -97,27 +98,34 @@ def _train_seq2seq(task, steps, encoder_keeps_logits, batch_size, held_out, lr, 
 
     answer = test.answer.cpu()
     before = sequence_accuracy(_decode(model, test.src, test.start_tokens), answer)
-    history = train(model, batch_fn, steps, lr=lr, loss_fn=lambda m, src, tgt: m(src, tgt))
+    history = train(model, batch_fn, steps, lr=lr, loss_fn=seq2seq_loss)
     pred = _decode(model, test.src, test.start_tokens)
     return Seq2SeqRun(task, history.losses, before, sequence_accuracy(pred, answer), token_accuracy(pred, answer),
                       held_out, test.src[0].tolist(), pred[0].tolist())
 
 
-def seq2seq_loss_fn(batch_size: int = 4, seed: int = 0):
-    """``loss_fn(model)`` for the unused-parameter finder: one teacher-forced reverse batch through the model."""
-    def loss_fn(model: nn.Module) -> torch.Tensor:
-        device = next(model.parameters()).device
-        batch = make_seq2seq_batch("reverse", batch_size, SEQ_LENGTH, generator=torch.Generator().manual_seed(seed),
-                                   device=device)
-        return model(batch.src, batch.tgt)
-    return loss_fn
+def seq2seq_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """The lab's :data:`xtlab.training.LossFn`: ``model(src, tgt)`` with ``src, tgt = batch``, the teacher-forced
+    cross-entropy an ``XTransformer`` returns."""
+    src, tgt = batch
+    return model(src, tgt)
+
+
+def seq2seq_batch(batch_size: int = 4, seed: int = 0,
+                  device: str | torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(src, tgt)``: one reverse batch from generator ``seed``, the batch the finder and the readiness hooks use
+    with :func:`seq2seq_loss`; ``device=None`` leaves it on the CPU, where :func:`build_seq2seq_model` builds."""
+    check_int("seed", seed, minimum=0)
+    batch = make_seq2seq_batch("reverse", batch_size, SEQ_LENGTH, generator=torch.Generator().manual_seed(seed),
+                               device=device)
+    return batch.src, batch.tgt
 
 
 def encoder_unused_parameters(encoder_keeps_logits: bool, dim: int = 32) -> list[UnusedParameter]:
     """Run the unused-parameter finder on the lab's model, with or without the bug."""
     with one_cpu_thread():
         model = build_seq2seq_model(encoder_keeps_logits=encoder_keeps_logits, dim=dim)
-        return find_unused_parameters(model, seq2seq_loss_fn())
+        return find_unused_parameters(model, seq2seq_loss, seq2seq_batch())
 
 
 _SHAPE_ONLY_INITS = {"normal_", "uniform_", "zero_", "zeros_", "ones_", "fill_", "trunc_normal_", "constant_",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from xtlab._checks import check_str
 from xtlab.diagnostics.unused_parameters import find_unused_parameters
-from xtlab.labs.encoder_decoder_ddp.experiments import build_seq2seq_model, seq2seq_loss_fn
+from xtlab.labs.encoder_decoder_ddp.experiments import build_seq2seq_model, seq2seq_batch, seq2seq_loss
 from xtlab.seeding import seed_everything
 from xtlab.threads import one_cpu_thread
 
@@ -61,7 +61,7 @@ def compare_with_library(dim: int = 32, depth: int = 1, heads: int = 2) -> Libra
         enc_attn_dim_head=dim // heads, dec_num_tokens=vocab, dec_depth=depth, dec_heads=heads,
         dec_max_seq_len=length + 1, dec_attn_dim_head=dim // heads)
     with one_cpu_thread():
-        unused = tuple(p.name for p in find_unused_parameters(library, seq2seq_loss_fn()))
+        unused = tuple(p.name for p in find_unused_parameters(library, seq2seq_loss, seq2seq_batch()))
     version = importlib.metadata.version("x-transformers")
     return LibraryComparison(version, version_tuple(version) >= version_tuple(FIX_VERSION),
                              type(getattr(library.encoder, "to_logits", None)).__name__,

@@ -97,8 +97,13 @@ def output_loss(output) -> torch.Tensor:
     return torch.zeros(())
 
 
+def finder_loss(model: nn.Module, batch: tuple) -> torch.Tensor:
+    """``output_loss(model(*batch))``: the :data:`xtlab.training.LossFn` of the finder cases."""
+    return output_loss(model(*batch))
+
+
 def finder_answer_key(name: str) -> list[str]:
     """The trainable parameters of case ``name`` that get no gradient, from the xtlab finder."""
     model, batch = build_finder_case(name)
     with one_cpu_thread():
-        return [p.name for p in find_unused_parameters(model, lambda m: output_loss(m(*batch)))]
+        return [p.name for p in find_unused_parameters(model, finder_loss, batch)]

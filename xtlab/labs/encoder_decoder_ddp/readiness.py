@@ -9,13 +9,13 @@ pass never touched never fires its hook. ``ready_parameters`` attaches the same 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-import torch
 from torch import nn
 
-from xtlab._checks import check_callable, check_module
+from xtlab._checks import check_module
+from xtlab.training import LossFn, check_loss_fn, compute_loss
 
 
 @dataclass(frozen=True)
@@ -33,17 +33,19 @@ class Readiness:
     frozen: tuple[str, ...]
 
 
-def ready_parameters(model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor]) -> Readiness:
-    """Run ``loss_fn(model).backward()`` once with a post-accumulate hook on every trainable parameter.
+def ready_parameters(model: nn.Module, loss_fn: LossFn, batch: Any) -> Readiness:
+    """Run ``loss_fn(model, batch).backward()`` once with a post-accumulate hook on every trainable parameter.
 
-    The model's ``.grad`` values are put back and the hooks removed afterwards.
+    ``loss_fn`` is a :data:`xtlab.training.LossFn`; ``batch`` is passed to it as it is. The model's ``.grad`` values
+    are put back and the hooks removed afterwards.
 
     Raises:
-        TypeError: ``model`` is not a module or ``loss_fn`` not callable; ``loss_fn`` returns no tensor.
+        TypeError: ``model`` is not a module or ``loss_fn`` not callable as ``loss_fn(model, batch)``; ``loss_fn``
+            returns no tensor.
         ValueError: the loss is not a scalar.
     """
     check_module("model", model)
-    check_callable("loss_fn", loss_fn)
+    check_loss_fn("loss_fn", loss_fn)
     named = list(model.named_parameters())
     trainable = [(name, p) for name, p in named if p.requires_grad]
     saved = [p.grad for _, p in trainable]
@@ -53,12 +55,7 @@ def ready_parameters(model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tens
     try:
         for _, p in trainable:
             p.grad = None
-        loss = loss_fn(model)
-        if not isinstance(loss, torch.Tensor):
-            raise TypeError(f"loss_fn must return a scalar tensor, but returned {type(loss).__name__}: {loss!r:.80}")
-        if loss.numel() != 1:
-            raise ValueError(f"loss_fn must return a scalar loss, but returned a tensor of shape {tuple(loss.shape)}")
-        loss.backward()
+        compute_loss(loss_fn, model, batch).backward()
     finally:
         for handle in handles:
             handle.remove()

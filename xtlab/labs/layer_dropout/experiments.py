@@ -142,8 +142,7 @@ def _run_layer_dropout(layer_dropout: float, depth: int, steps: int, seed: int, 
         reported: list[tuple[str, ...]] = []
 
         def train_step(step: int) -> torch.Tensor:
-            x, y = get_batch(corpus.train, BATCH_SIZE, SEQ_LEN, batches, device)
-            loss = lm_loss(model, x, y)
+            loss = lm_loss(model, get_batch(corpus.train, BATCH_SIZE, SEQ_LEN, batches, device))
             reported.append(tuple(model.skipped_blocks))
             loss.backward()
             optimizer.step()  # leaves .grad in place for the recorder

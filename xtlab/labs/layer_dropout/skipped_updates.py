@@ -102,8 +102,7 @@ def skipped_block_updates(set_to_none: bool = True, weight_decay: float = 0.01, 
         skipped, max_running = [], 0.0
         for step in range(steps):
             optimizer.zero_grad(set_to_none=set_to_none)
-            x, y = get_batch(corpus.train, BATCH_SIZE, SEQ_LEN, batches, device)
-            loss = lm_loss(model, x, y)
+            loss = lm_loss(model, get_batch(corpus.train, BATCH_SIZE, SEQ_LEN, batches, device))
             skipped_now = set(model.skipped_blocks)
             loss.backward()
             before = {name: [p.detach().clone() for p in params] for name, params in blocks.items()}

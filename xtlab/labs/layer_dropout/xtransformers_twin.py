@@ -114,8 +114,7 @@ def _run(layer_dropout: float, depth: int, steps: int, seed: int, device: torch.
         start_state = random.getstate()
 
         def train_step(step: int) -> torch.Tensor:
-            x, y = get_batch(corpus.train, BATCH_SIZE, SEQ_LEN, batches, device)
-            loss = lm_loss(model, x, y)
+            loss = lm_loss(model, get_batch(corpus.train, BATCH_SIZE, SEQ_LEN, batches, device))
             loss.backward()
             optimizer.step()
             return loss

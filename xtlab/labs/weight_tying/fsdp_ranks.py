@@ -184,8 +184,7 @@ def _reference_gradient(style: str, seed: int, size: ModelSize, world_size: int)
     """The embedding's gradient of the tied model without FSDP, on every rank's batch at once."""
     model = build_model(style, seed=seed, size=size)
     batches = [_random_batch(rank, seed, size.num_tokens) for rank in range(world_size)]
-    x, y = (torch.cat(parts) for parts in zip(*batches, strict=True))
-    lm_loss(model, x, y).backward()
+    lm_loss(model, tuple(torch.cat(parts) for parts in zip(*batches, strict=True))).backward()
     return embedding_weight(model).grad.detach().clone()
 
 
@@ -202,7 +201,7 @@ def run_scenario(scenario: Scenario, rank: int, world_size: int, seed: int = 0,
               "same_object": len(tie) == 1}
     try:
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-        lm_loss(model, *_random_batch(rank, seed, size.num_tokens)).backward()
+        lm_loss(model, _random_batch(rank, seed, size.num_tokens)).backward()
         gradient = _full(embedding_weight(model).grad)
         reference = _reference_gradient(scenario.style, seed, size, world_size)
         gap = float((gradient - reference).norm() / reference.norm())
@@ -237,7 +236,7 @@ def train_sharded(style: str, seed: int, rank: int, world_size: int, config: Tra
     batches = corpus_batches("train", seed, rank, world_size, config)
     losses = []
     for step in range(config.steps):
-        loss = lm_loss(model, *batches(step))
+        loss = lm_loss(model, batches(step))
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
