@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # torch first, the build that fits the machine (tools/install_torch.sh: CPU build without an NVIDIA GPU, CUDA with
-# one); TORCH_SPEC picks the version (any torch >= 2.3 works), TORCH_INDEX_URL the index.
+# one); TORCH_SPEC picks the version (any torch >= 2.5 works), TORCH_INDEX_URL the index.
 TORCH_SPEC ?= torch==2.13.0
 export TORCH_SPEC
 STAMP := $(VENV)/.xtlab-installed
@@ -26,14 +26,14 @@ LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: $(STAMP)
 	cd notebooks && ../$(VENV)/bin/jupyter lab $(LAB_FLAGS)
 
-# Every test, in one pytest session: the unit and browser tests, then both editions of every notebook under nbval,
-# outputs compared. (Spreading it over both cores with pytest-xdist measured slower from a fresh clone on this
-# 2-core machine: 10-11 min against 9.5, the browser and the notebooks' real DDP/FSDP runs competing for CPU.)
+# Every test, in one pytest session on both cores (pytest-xdist, one test file or notebook per worker at a time):
+# the unit and browser tests and both editions of every notebook under nbval, outputs compared. The browser tests
+# come first: they are the longest file, and started last they would run alone at the end.
 NBVAL := --nbval --nbval-sanitize-with $(SANITIZE) -p no:cacheprovider
 
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest tests notebooks solutions $(NBVAL) --durations=10
+	$(PY) -m pytest tests/e2e tests notebooks solutions $(NBVAL) -n 2 --dist loadfile --durations=10
 
 # The fast loop while editing: no browser, no DDP processes, no scratch environments.
 unit: $(STAMP)

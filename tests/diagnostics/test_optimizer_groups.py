@@ -54,7 +54,7 @@ def test_reasons_name_the_norm_class():
 
 
 class RMSNormLookalike(nn.Module):
-    """A norm class torch does not know (nn.RMSNorm only exists from torch 2.4; pyproject promises 2.3)."""
+    """A norm class torch does not know (a custom RMSNorm, as many codebases define their own)."""
 
     def __init__(self, dim: int):
         super().__init__()

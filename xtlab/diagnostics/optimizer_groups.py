@@ -19,7 +19,7 @@ STRATEGIES = ("by_type", "by_ndim")
 EXEMPT_CATEGORIES = ("bias", "norm gain", "embedding", "memory tokens", "memory key/values")
 DECAY, NO_DECAY, FROZEN = "decay", "no_decay", "frozen"
 
-# nn.RMSNorm arrived in torch 2.4; the class-name match below covers it (and any custom norm) on older torch
+# the class-name match below covers nn.RMSNorm and any custom norm class (many codebases define their own)
 _NORM_TYPES = (nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.modules.batchnorm._NormBase)
 _GAIN_NAMES = ("g", "gamma", "gain", "scale", "weight")
 
