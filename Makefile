@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # torch first, the build that fits the machine (tools/install_torch.sh: CPU build without an NVIDIA GPU, CUDA with
-# one); TORCH_SPEC picks the version (any torch >= 2.5 works), TORCH_INDEX_URL the index.
+# one); TORCH_SPEC picks the version (torch >= 2.13), TORCH_INDEX_URL the index.
 TORCH_SPEC ?= torch==2.13.0
 export TORCH_SPEC
 STAMP := $(VENV)/.xtlab-installed

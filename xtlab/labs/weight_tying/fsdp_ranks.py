@@ -13,11 +13,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
-
-try:
-    from torch.distributed.fsdp import fully_shard
-except ImportError:  # torch 2.5 ships FSDP2 under its pre-release path only
-    from torch.distributed._composable.fsdp import fully_shard
+from torch.distributed.fsdp import fully_shard
 
 from xtlab._checks import check_int, check_number
 from xtlab.data import get_batch, load_corpus
