@@ -90,3 +90,26 @@ def test_reuse_refuses_bad_builders():
         reuse_figure(None, "build")
     with pytest.raises(TypeError, match="from new_figure, but got Figure"):
         reuse_figure(None, Figure)
+
+
+def test_layout_problems_finds_a_label_outside_and_an_overlap():
+    from xtlab.widgets.figures import layout_problems
+
+    tight = new_figure(4, 3, margins={"left": 0.0, "right": 1.0, "bottom": 0.2, "top": 0.9, "wspace": 0.0})
+    left, right = tight.subplots(1, 2)
+    left.set_ylabel("a label with no room")
+    right.set_ylabel("another one")
+    problems = layout_problems(tight)
+    assert any("outside the figure" in p for p in problems) and any("overlap" in p for p in problems)
+    roomy = new_figure(6, 3, margins={"left": 0.15, "right": 0.95, "bottom": 0.2, "top": 0.9, "wspace": 0.5})
+    a, b = roomy.subplots(1, 2)
+    a.set_ylabel("room")
+    b.set_ylabel("room")
+    assert layout_problems(roomy) == []
+    assert roomy.get_layout_engine() is None and new_figure().get_layout_engine() is not None
+
+
+@pytest.mark.parametrize("margins", [{"left": 0.1, "middle": 0.5}, [0.1, 0.9]])
+def test_new_figure_refuses_margins_it_does_not_know(margins):
+    with pytest.raises(ValueError, match="margins must be a dict"):
+        new_figure(margins=margins)

@@ -44,11 +44,59 @@ class CourseFigure(Figure):
         return super().__repr__().replace(type(self).__name__, "Figure", 1)  # learners meet a plain Figure
 
 
-def new_figure(width: float = 7.0, height: float = 3.5, **kwargs) -> Figure:
-    """A fresh, unmanaged figure (no pyplot state) of ``width`` x ``height`` inches, in the course's style."""
+def new_figure(width: float = 7.0, height: float = 3.5, margins: dict[str, float] | None = None,
+               **kwargs) -> Figure:
+    """A fresh, unmanaged figure (no pyplot state) of ``width`` x ``height`` inches, in the course's style.
+
+    By default matplotlib's constrained layout places the axes at every draw. ``margins`` (``subplots_adjust``
+    keywords: ``left``, ``right``, ``bottom``, ``top``, ``wspace``, ``hspace``, as figure fractions) fixes the
+    places instead: a panel's figure that is re-drawn often skips the layout pass, which re-measures every tick
+    label (about half of a re-draw). Check such a figure with :func:`layout_problems` at its controls' extremes.
+    """
     if width <= 0 or height <= 0:
         raise ValueError(f"figure size must be positive, but got width={width}, height={height}")
-    return CourseFigure(figsize=(width, height), layout="constrained", **kwargs)
+    if margins is None:
+        return CourseFigure(figsize=(width, height), layout="constrained", **kwargs)
+    allowed = {"left", "right", "bottom", "top", "wspace", "hspace"}
+    if not isinstance(margins, dict) or set(margins) - allowed:
+        raise ValueError(f"margins must be a dict with keys among {sorted(allowed)}, but got {margins!r}")
+    fig = CourseFigure(figsize=(width, height), **kwargs)
+    fig.subplots_adjust(**margins)
+    return fig
+
+
+def layout_problems(fig: Figure, tolerance_px: float = 1.0) -> list[str]:
+    """What a fixed layout got wrong, after drawing ``fig``: text or axes outside the figure, and axes whose
+    decorations (tick labels, labels, titles) overlap another axes' (an empty list: nothing)."""
+    if not isinstance(fig, Figure):
+        raise TypeError(f"expected a matplotlib Figure, but got {type(fig).__name__}")
+    canvas = FigureCanvasAgg(fig) if type(fig.canvas) is FigureCanvasBase else fig.canvas
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    width, height = canvas.get_width_height()
+    problems = []
+    boxes = []
+    for index, ax in enumerate(fig.axes):
+        box = ax.get_tightbbox(renderer)
+        if box is None:
+            continue
+        name = ax.get_title() or ax.get_label() or f"axes {index}"
+        if (box.x0 < -tolerance_px or box.y0 < -tolerance_px or box.x1 > width + tolerance_px
+                or box.y1 > height + tolerance_px):
+            problems.append(f"{name!r} reaches outside the figure: {box.bounds} in {width}x{height} px")
+        boxes.append((name, box))
+    for i, (name_a, a) in enumerate(boxes):
+        for name_b, b in boxes[i + 1:]:
+            overlap_x = min(a.x1, b.x1) - max(a.x0, b.x0)
+            overlap_y = min(a.y1, b.y1) - max(a.y0, b.y0)
+            if overlap_x > tolerance_px and overlap_y > tolerance_px:
+                problems.append(f"{name_a!r} and {name_b!r} overlap by {overlap_x:.0f}x{overlap_y:.0f} px")
+    for text in fig.texts:
+        box = text.get_window_extent(renderer)
+        if text.get_text() and (box.x0 < -tolerance_px or box.x1 > width + tolerance_px
+                                or box.y1 > height + tolerance_px or box.y0 < -tolerance_px):
+            problems.append(f"figure text {text.get_text()!r} reaches outside the figure")
+    return problems
 
 
 def reuse_figure(previous: Figure | None, build: Callable[..., CourseFigure], *structure: Hashable) -> CourseFigure:

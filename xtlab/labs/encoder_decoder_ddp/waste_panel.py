@@ -27,7 +27,10 @@ def plot_seq2seq_run(run: Seq2SeqRun) -> Figure:
 
 
 def _build_waste(names: tuple[str, ...], with_curve: bool) -> CourseFigure:
-    fig = new_figure(9, 3.5)
+    # fixed places (no layout pass per re-draw), the left margin sized to the longest name (8 pt labels);
+    # tests/labs/test_encoder_decoder_ddp_viz.py checks them at the controls' extremes
+    left = 0.03 + 0.007 * max(len(name) for name in names)
+    fig = new_figure(9, 3.5, margins={"left": left, "right": 0.98, "bottom": 0.14, "top": 0.9, "wspace": 0.3})
     bars_ax, curve_ax = fig.subplots(1, 2)
     bars = bars_ax.barh(names, [0.0] * len(names))
     labels = [bars_ax.text(0, row, "", va="center", fontsize=7) for row in range(len(names))]
@@ -60,7 +63,7 @@ def plot_waste(report: WasteReport, curve: list[tuple[int, int]] | None = None,
         label.set_text(f" {value:.2f}M")
     bars_ax, curve_ax = parts["bars_ax"], parts["curve_ax"]
     bars_ax.set_xlim(0, max(millions) * 1.3)
-    bars_ax.set_title(f"vocab {report.vocab_size}, dim {report.dim}: vermillion = no gradient")
+    bars_ax.set_title(f"vocab {report.vocab_size}, dim {report.dim}: vermillion = no gradient", fontsize=10)
     if curve:
         vocabs, wasted = zip(*curve, strict=True)
         line, star = parts["lines"]
@@ -70,7 +73,8 @@ def plot_waste(report: WasteReport, curve: list[tuple[int, int]] | None = None,
         curve_ax.set_autoscaley_on(True)
         curve_ax.autoscale_view()
     curve_ax.set_ylim(bottom=0)
-    curve_ax.set(ylabel=f"wasted MiB ({report.dtype})", title=f"encoder to_logits at dim {report.dim}")
+    curve_ax.set_ylabel(f"wasted MiB ({report.dtype})")
+    curve_ax.set_title(f"encoder to_logits at dim {report.dim}", fontsize=10)
     return fig
 
 

@@ -60,7 +60,8 @@ def plot_drift(result: DriftResult, figure: Figure | None = None) -> Figure:
 
 
 def _build_update_comparison(steps: int) -> CourseFigure:
-    fig = new_figure(7, 3)
+    # fixed places (no layout pass per re-draw); tests/labs/test_weight_tying_panels.py checks them at the extremes
+    fig = new_figure(7, 3, margins={"left": 0.1, "right": 0.98, "bottom": 0.16, "top": 0.9, "wspace": 0.3})
     left, right = fig.subplots(1, 2)
     left.plot([], [], marker="o", label="tied (one Parameter)")
     left.plot([], [], marker="s", label="half-tied (two Parameters)")
@@ -69,6 +70,9 @@ def _build_update_comparison(steps: int) -> CourseFigure:
     right.bar(np.arange(1, steps + 1), np.zeros(steps))
     right.axhline(1.0, color="gray", lw=1)
     right.set(xlabel="AdamW step", ylabel="half-tied / tied", title="ratio")
+    for ax in (left, right):
+        ax.set_xticks(np.arange(1, steps + 1))  # steps are whole numbers (at most 10 in the panel)
+        ax.set_xlim(0.4, steps + 0.6)
     return fig
 
 
@@ -83,9 +87,8 @@ def plot_update_comparison(result: UpdateComparison, figure: Figure | None = Non
         line.set_data(steps, sizes)
     for bar, ratio in zip(right.patches, result.ratios, strict=True):
         bar.set_height(ratio)
-    for ax in (left, right):
-        ax.relim()
-        ax.autoscale_view()
+    left.set_ylim(0, 1.15 * max(max(result.tied_sizes), max(result.half_tied_sizes)))  # sizes from zero
+    right.set_ylim(0, 1.15 * max(1.0, max(result.ratios)))
     return fig
 
 

@@ -71,16 +71,24 @@ EMPTY_TITLES = {"none": "mems=None", "mask on": "zero mems, slot mask", "mask of
 
 
 def _build_empty_memories() -> CourseFigure:
-    fig = new_figure(9, 3.2)
+    # fixed places (no layout pass per re-draw); tests/labs/test_xl_rotary_panels.py checks them at the extremes
+    fig = new_figure(9, 3.2, margins={"left": 0.06, "right": 0.99, "bottom": 0.15, "top": 0.8, "wspace": 0.2})
     axes = fig.subplots(1, 3)
     for ax, title in zip(axes, EMPTY_TITLES.values(), strict=True):
         image = ax.imshow(np.zeros((1, 1)), vmin=0, vmax=1, cmap="viridis", aspect="auto")
         line = ax.axvline(-0.5, color="white", linewidth=1.5)
-        ax.set(title=title, xlabel="key position (memory < 0)", ylabel="query position")
+        ax.set(title=title, xlabel="key position (memory < 0)")
         fig.parts[title] = (image, line)
+    axes[0].set_ylabel("query position")
     fig.colorbar(image, ax=axes, shrink=0.8, label="attention weight")
     fig.suptitle("Unmasked zero memories take weight from the real keys (left of the white line)", fontsize=10)
     return fig
+
+
+def _whole_ticks(first: int, last: int, most: int = 6) -> list[int]:
+    """At most ``most`` whole-number ticks from ``first`` to ``last``, 0 among them when in range."""
+    step = max(1, -(-(last - first + 1) // most))
+    return [k for k in range(first - first % step, last + 1, step) if k >= first]
 
 
 def plot_empty_memories(result: EmptyMemories, figure: Figure | None = None) -> Figure:
@@ -96,6 +104,8 @@ def plot_empty_memories(result: EmptyMemories, figure: Figure | None = None) -> 
         image.set_data(weights)
         image.set_extent(extent)
         image.axes.set(xlim=extent[:2], ylim=extent[2:])  # explicit: a reused axes' data limits hold old extents
+        image.axes.set_xticks(_whole_ticks(-offset, weights.shape[1] - offset - 1))  # positions: whole numbers
+        image.axes.set_yticks(_whole_ticks(0, weights.shape[0] - 1))
         line.set_visible(bool(offset))
     return fig
 

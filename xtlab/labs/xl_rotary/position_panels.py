@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from xtlab.labs.xl_rotary.models import shown_diff
 from xtlab.labs.xl_rotary.positions import PositionSchemes, position_schemes
@@ -15,13 +16,17 @@ MEMORY_COLOR, CURRENT_COLOR = "#E69F00", "#0072B2"  # Okabe-Ito orange and blue
 
 
 def _build_position_schemes(num_schemes: int) -> CourseFigure:
-    fig = new_figure(7.5, 1.6 + 1.3 * num_schemes)
+    height = 1.6 + 1.3 * num_schemes
+    # fixed places (no layout pass per re-draw); tests/labs/test_xl_rotary_panels.py checks them at the extremes
+    fig = new_figure(7.5, height, margins={"left": 0.1, "right": 0.98, "bottom": 0.55 / height,
+                                           "top": 1 - 0.3 / height, "hspace": 0.55})
     axes = np.atleast_1d(fig.subplots(num_schemes, 1, sharex=True))
     for ax in axes:
         points = ax.scatter([], [], s=36, zorder=3)
         line = ax.axvline(0, color="gray", linestyle=":")
         ax.set_ylabel("position")
-        ax.margins(y=0.4)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # key indices and positions are whole numbers
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
         fig.parts[ax] = (points, line, [])  # the list: value labels, grown as needed
     return fig
 
@@ -51,10 +56,10 @@ def plot_position_schemes(result: PositionSchemes, figure: Figure | None = None)
         line.set_xdata([result.num_mems - 0.5] * 2)
         verdict = "equals the full pass" if result.agrees[scheme] else "differs from the full pass"
         ax.set_title(f"{scheme}: segment {verdict} (max |diff| {shown_diff(result.gap[scheme])})", fontsize=9)
-        ax.relim()  # the memory line; then the points, as scatter counts them
-        ax.update_datalim(offsets)
-    for ax in axes:
-        ax.autoscale_view()
+        low, high = float(values.min()), float(values.max())
+        pad = max(1.0, 0.4 * (high - low))  # room for the value labels above the points
+        ax.set_ylim(low - pad, high + pad)
+        ax.set_xlim(-1, len(index))
     axes[-1].set_xlabel(f"key index, oldest first (orange: {result.num_mems} memories, blue: {result.seq_len} "
                         "current tokens)")
     return fig
