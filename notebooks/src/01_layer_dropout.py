@@ -156,7 +156,9 @@ print(f"no-gradient parameters == parameters of the reported skipped blocks at e
 # ## 4. Try it yourself
 #
 # Move the controls: `layer_dropout`, the depth, the number of steps, the seed, train or eval mode, and neuron
-# dropout. The heatmap, the loss and the numbers under the plot are recomputed (each change trains a fresh model).
+# dropout. The heatmap, the loss and the numbers under the plot are recomputed: each change trains a fresh model,
+# except a change of `steps`, since the first steps of a longer run are the shorter run (same batches, same skips):
+# the panel keeps a run going and shows its first `steps` steps.
 #
 # Things to try: push `layer_dropout` up and watch the all-blocks steps disappear; raise the depth at a fixed `p`;
 # switch to eval mode; set layer dropout to 0 and raise neuron dropout; change the seed and see how often `p`

@@ -112,13 +112,39 @@ def test_compare_rejects_bad_settings(kwargs, named):
         compare_layer_dropout(**kwargs)
 
 
-def test_lab_optimizer_is_adamw_with_foreach_and_pytorch_decay():
+def test_lab_optimizer_is_fused_adamw_with_pytorch_decay():
     from xtlab.labs.layer_dropout.experiments import LEARNING_RATE, make_optimizer
 
     optimizer = make_optimizer(nn.Linear(2, 2))
     assert isinstance(optimizer, torch.optim.AdamW)
     group = optimizer.param_groups[0]
-    assert group["foreach"] is True and group["weight_decay"] == 0.01 and group["lr"] == LEARNING_RATE
+    assert group["fused"] is True and group["weight_decay"] == 0.01 and group["lr"] == LEARNING_RATE
+
+
+def test_lab_optimizer_falls_back_to_foreach_on_a_device_without_fused_kernels():
+    from xtlab.labs.layer_dropout.experiments import make_optimizer
+
+    optimizer = make_optimizer(nn.Linear(2, 2, device="meta"))
+    assert optimizer.param_groups[0]["foreach"] is True and not optimizer.param_groups[0]["fused"]
+
+
+def test_lab_optimizer_matches_the_foreach_kernel_step_by_step():
+    from xtlab.labs.layer_dropout.experiments import LEARNING_RATE, make_optimizer
+
+    torch.manual_seed(0)
+    fused_model = nn.Linear(8, 8)
+    reference = nn.Linear(8, 8)
+    reference.load_state_dict(fused_model.state_dict())
+    fused = make_optimizer(fused_model)
+    foreach = torch.optim.AdamW(reference.parameters(), lr=LEARNING_RATE, weight_decay=0.01, foreach=True)
+    for _ in range(20):
+        batch = torch.randn(4, 8)
+        for model, optimizer in ((fused_model, fused), (reference, foreach)):
+            optimizer.zero_grad(set_to_none=True)
+            model(batch).square().mean().backward()
+            optimizer.step()
+    for got, expected in zip(fused_model.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
 
 
 def test_models_keep_the_lab_head_width_whatever_the_library_default():

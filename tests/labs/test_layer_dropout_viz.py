@@ -82,7 +82,7 @@ def panel():
 
 
 def test_panel_starts_at_defaults(panel):
-    assert repr(panel).splitlines()[0] == ("LabPanel(layer_dropout=0.1, depth=4, steps=60, seed=0, mode='train', "
+    assert repr(panel).splitlines()[0] == ("LabPanel(layer_dropout=0.1, depth=4, steps=30, seed=0, mode='train', "
                            "neuron_dropout=0.0)")
     run, stats = panel.last_result
     assert run.layer_dropout == 0.1 and stats.num_blocks == 8 and "p = 0.1 is inside" in panel.summary.value

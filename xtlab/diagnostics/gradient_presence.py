@@ -50,6 +50,14 @@ class GradientPresence:
     losses: tuple[float, ...]
     members: tuple[tuple[str, ...], ...]
 
+    def first(self, count: int) -> GradientPresence:
+        """The first ``count`` recorded steps (all rows), e.g. a shorter run's record out of a longer one's."""
+        check_int("count", count, minimum=0)
+        if count > len(self.steps):
+            raise ValueError(f"count must be <= the {len(self.steps)} recorded steps, but got {count}")
+        return GradientPresence(self.labels, self.steps[:count], self.states[:count], self.norms[:count],
+                                self.losses[:count], self.members)
+
     def state_matrix(self) -> list[list[int]]:
         """The states as ints, ``[step][row]`` (0 no gradient, 1 zero gradient, 2 non-zero)."""
         return [[int(state) for state in row] for row in self.states]
@@ -128,16 +136,13 @@ class GradientPresenceRecorder:
         if step is None:
             step = len(self._steps)
         check_int("step", step, minimum=0)
-        states, norms = [], []
-        for parameter in self._parameters:
-            grad = parameter.grad
-            if grad is None:
-                states.append(GradientState.NO_GRADIENT)
-                norms.append(math.nan)
-                continue
-            norm = float(grad.detach().float().norm())
-            states.append(GradientState.NONZERO_GRADIENT if norm > 0 else GradientState.ZERO_GRADIENT)
-            norms.append(norm)
+        grads = [parameter.grad for parameter in self._parameters]
+        present = [grad for grad in grads if grad is not None]
+        measured = iter(_gradient_norms(present))
+        norms = [next(measured) if grad is not None else math.nan for grad in grads]
+        states = [GradientState.NO_GRADIENT if grad is None
+                  else GradientState.NONZERO_GRADIENT if norm > 0 else GradientState.ZERO_GRADIENT
+                  for grad, norm in zip(grads, norms, strict=True)]
         self._steps.append(step)
         self._states.append(tuple(states))
         self._norms.append(tuple(norms))
@@ -153,6 +158,17 @@ class GradientPresenceRecorder:
             losses=tuple(self._losses),
             members=tuple((name,) for name in self._names),
         )
+
+
+def _gradient_norms(grads: list[torch.Tensor]) -> list[float]:
+    """Each gradient's L2 norm, in float32: one batched kernel and one device sync when the gradients are
+    dense and on one device (the same values as ``grad.norm()`` one by one, which the rest falls back to)."""
+    grads = [grad.detach().float() for grad in grads]
+    if not grads:
+        return []
+    if all(grad.layout == torch.strided for grad in grads) and len({grad.device for grad in grads}) == 1:
+        return torch.stack(torch._foreach_norm(grads)).tolist()
+    return [float(grad.norm()) for grad in grads]
 
 
 def _as_float(loss: Any) -> float:
@@ -192,8 +208,10 @@ def record_gradient_presence(
     if depth is not None:
         check_int("depth", depth, minimum=1)
     recorder = GradientPresenceRecorder(model)
+    parameters = list(model.parameters())  # walked once: model.zero_grad walks every module at every step
     for step in range(steps):
-        model.zero_grad(set_to_none=True)
+        for parameter in parameters:
+            parameter.grad = None
         loss = train_step(step)
         recorder.record(step, loss)
     presence = recorder.result()

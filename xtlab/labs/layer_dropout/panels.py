@@ -31,7 +31,7 @@ def short_row_names(run: LayerDropoutRun) -> list[str]:
 
 
 def _build_layer_dropout_run(row_names: tuple[str, ...]) -> CourseFigure:
-    fig = new_figure(8.0, 2.4 + 0.16 * len(row_names))
+    fig = new_figure(*_run_figure_size(len(row_names)), margins=_run_figure_margins(len(row_names)))
     heat_ax, loss_ax = fig.subplots(2, 1, sharex=True, height_ratios=(len(row_names), 6))
     image = gradient_presence_image(heat_ax, row_names)
     heat_ax.set_xlabel("")
@@ -39,6 +39,27 @@ def _build_layer_dropout_run(row_names: tuple[str, ...]) -> CourseFigure:
     loss_ax.set(xlabel="optimizer step", ylabel="train loss\n(nats/token)")
     fig.parts.update(heat_ax=heat_ax, loss_ax=loss_ax, image=image, loss_line=loss_line)
     return fig
+
+
+RUN_FIGURE_WIDTH = 8.0
+RUN_MARGINS_IN = {"left": 1.05, "right": 1.45, "top": 0.5, "bottom": 0.45, "gap": 0.12}  # inches, fixed places
+
+
+def _run_figure_size(rows: int) -> tuple[float, float]:
+    return RUN_FIGURE_WIDTH, 2.4 + 0.16 * rows
+
+
+def _run_figure_margins(rows: int) -> dict[str, float]:
+    """Fixed places in inches turned into the figure fractions ``subplots_adjust`` takes, for this many heatmap
+    rows (the figure grows with the rows, the margins around the axes do not): row names on the left, the
+    legend on the right, a two-line title on top."""
+    width, height = _run_figure_size(rows)
+    inches = RUN_MARGINS_IN
+    axes_height = height - inches["top"] - inches["bottom"]
+    mean_axes = (axes_height - inches["gap"]) / 2
+    return {"left": inches["left"] / width, "right": 1 - inches["right"] / width,
+            "top": 1 - inches["top"] / height, "bottom": inches["bottom"] / height,
+            "hspace": inches["gap"] / mean_axes}
 
 
 def plot_layer_dropout_run(run: LayerDropoutRun, figure: Figure | None = None) -> Figure:
@@ -84,7 +105,7 @@ def layer_dropout_panel() -> LabPanel:
     controls = {
         "layer_dropout": widgets.FloatSlider(value=0.1, min=0.0, max=0.9, step=0.05, description="layer_dropout"),
         "depth": widgets.IntSlider(value=4, min=1, max=6, description="depth"),
-        "steps": widgets.IntSlider(value=60, min=20, max=120, step=20, description="steps"),  # <= ~0.3 s a run
+        "steps": widgets.IntSlider(value=30, min=10, max=60, step=10, description="steps"),  # a new run <= ~0.3 s
         "seed": widgets.IntSlider(value=0, min=0, max=9, description="seed"),
         "mode": widgets.ToggleButtons(options=["train", "eval"], value="train", description="mode"),
         "neuron_dropout": widgets.FloatSlider(value=0.0, min=0.0, max=0.5, step=0.1, description="neuron dropout"),
