@@ -82,7 +82,7 @@ def panel():
 
 
 def test_panel_starts_at_defaults(panel):
-    assert repr(panel).splitlines()[0] == ("LabPanel(layer_dropout=0.1, depth=4, steps=30, seed=0, mode='train', "
+    assert repr(panel).splitlines()[0] == ("LabPanel(layer_dropout=0.1, depth=4, steps=20, seed=0, mode='train', "
                            "neuron_dropout=0.0)")
     run, stats = panel.last_result
     assert run.layer_dropout == 0.1 and stats.num_blocks == 8 and "p = 0.1 is inside" in panel.summary.value
@@ -91,7 +91,7 @@ def test_panel_starts_at_defaults(panel):
 def test_panel_redraws_for_each_control(panel):
     controls = panel.controls
     # depth and steps first: later runs are then cheap
-    changes = [("depth", 2), ("steps", 20), ("layer_dropout", 0.5), ("seed", 3), ("neuron_dropout", 0.2),
+    changes = [("depth", 2), ("steps", 10), ("layer_dropout", 0.5), ("seed", 3), ("neuron_dropout", 0.2),
                ("mode", "eval")]
     for name, value in changes:
         before_png, before_summary, before_count = panel.image.value, panel.summary.value, panel.redraw_count
@@ -101,11 +101,11 @@ def test_panel_redraws_for_each_control(panel):
         assert panel.summary.value != before_summary, name
     run, stats = panel.last_result
     assert (run.layer_dropout, run.depth, run.steps, run.seed, run.neuron_dropout, run.mode) == (
-        0.5, 2, 20, 3, 0.2, "eval")
-    assert stats.skipped_block_steps == 0 and "Skipped block-steps: 0 of 80" in panel.summary.value
+        0.5, 2, 10, 3, 0.2, "eval")
+    assert stats.skipped_block_steps == 0 and "Skipped block-steps: 0 of 40" in panel.summary.value
     controls["mode"].value = "train"
     assert panel.last_result[1].skipped_block_steps > 0
-    assert "of 80 = 0." in panel.summary.value and "L = 4 blocks" in panel.summary.value
+    assert "of 40 = 0." in panel.summary.value and "L = 4 blocks" in panel.summary.value
 
 
 def test_panel_neuron_dropout_only_keeps_every_gradient(panel):
@@ -119,7 +119,7 @@ def test_panel_neuron_dropout_only_keeps_every_gradient(panel):
 def test_layer_dropout_panel_redraws_into_its_figure_as_a_new_figure_would_show():
     panel = layer_dropout_panel()
     first = panel.last_figure
-    for name, value in [("steps", 20), ("layer_dropout", 0.5), ("seed", 3), ("mode", "eval")]:
+    for name, value in [("steps", 40), ("layer_dropout", 0.5), ("seed", 3), ("mode", "eval")]:
         panel.controls[name].value = value
         assert panel.image.value == figure_to_png(plot_layer_dropout_run(panel.last_result[0]))
     assert panel.last_figure is first
