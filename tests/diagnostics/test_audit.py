@@ -156,8 +156,8 @@ def test_ddp_step_one_launch_holds_fails_and_needs_build_for_a_model_that_does_n
         "lambda adapter": Subject(Head(), ModelAdapter("local", lambda m, g: head_batch(m, g), head_loss)),
         "built": Subject(Head(tie=True), head_adapter(), build=recipe),
     }, steps=2)
-    assert cards["used"].status("ddp_step") == HOLDS and "identical across ranks: True" in \
-        cards["used"].row("ddp_step").evidence
+    used = cards["used"].row("ddp_step")
+    assert used.status == HOLDS and "identical across ranks: True" in used.evidence, used.evidence
     assert cards["unused"].status("ddp_step") == FAILS
     assert "Expected to have finished reduction" in cards["unused"].row("ddp_step").evidence
     assert cards["x without build"].status("ddp_step") == NOT_APPLICABLE
