@@ -3,8 +3,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# torch first, the build that fits the machine (tools/install_torch.sh: CPU build without an NVIDIA GPU, CUDA with
-# one); TORCH_SPEC picks the version (torch >= 2.13), TORCH_INDEX_URL the index.
+# torch first (tools/install_torch.sh), from the package index unless TORCH_INDEX_URL names another;
+# TORCH_SPEC picks the version (torch >= 2.13).
 TORCH_SPEC ?= torch==2.13.0
 export TORCH_SPEC
 STAMP := $(VENV)/.xtlab-installed

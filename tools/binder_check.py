@@ -3,8 +3,8 @@
 Binder (repo2docker) builds a fresh environment from ``binder/runtime.txt`` (the Python version)
 and ``binder/requirements.txt`` (run from the repository root, so ``-e .`` installs the project).
 This script does the same in a scratch venv: from a copy of the repository's files, it installs
-torch first (the CPU wheel index in requirements.txt cannot be reached here, so the index lines are
-dropped and this machine's local torch build stands in for it), then the requirements, then
+torch first (this machine's local CPU build of the pinned version stands in for the index's CUDA build of
+several GB; index lines, if a lock ever has any, are dropped), then the requirements, then
 imports xtlab and executes ``notebooks/00_start_here.ipynb`` with that venv's own kernel.
 
 Usage:
