@@ -198,9 +198,11 @@ class _TrainingSession:
         """The record of the first ``steps`` steps (already trained)."""
         layers = self.model.attn_layers.layers
         labels = tuple(f"{BLOCK_PREFIX}{i}" for i in range(len(layers)))
-        return LayerDropoutRun(*self.settings[:2], steps, *self.settings[2:],
-                               self.recorder.result().first(steps), tuple(self.reported[:steps]), labels,
-                               tuple(block.kind for block in layers))
+        layer_dropout, depth, seed, mode, neuron_dropout = self.settings
+        return LayerDropoutRun(layer_dropout, depth, steps, seed, mode, neuron_dropout,
+                               presence=self.recorder.result().first(steps),
+                               reported_skips=tuple(self.reported[:steps]), block_labels=labels,
+                               block_kinds=tuple(block.kind for block in layers))
 
 
 def _random_state(device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
