@@ -20,7 +20,8 @@ def bench():
     sys.path.insert(0, str(BENCHMARK_DIR))
     try:
         yield {name: importlib.import_module(name) for name in
-               ("harness", "core_throughput", "widgets_speed", "import_time", "notebooks_speed", "run_all")}
+               ("harness", "core_throughput", "widgets_speed", "redraw_backends", "import_time", "notebooks_speed",
+                "run_all")}
     finally:
         sys.path.remove(str(BENCHMARK_DIR))
 
@@ -98,6 +99,28 @@ def test_widget_timing_on_the_tour_panel(bench):
     assert all(len(t.seconds) == 2 and t.failures == 0 for t in timings)
     assert all(len(t.stages["png"]) == 2 for t in timings)
     assert "tour.tour_panel" in widgets_speed.results_table(timings)
+
+
+def test_redraw_backends_time_both_renderers_on_the_same_figures(bench):
+    redraw_backends = bench["redraw_backends"]
+    from xtlab.labs.tour.panels import tour_panel
+
+    timing = redraw_backends.time_panel("tour.tour_panel", tour_panel, times=1)
+    assert len(timing.png_s) == len(timing.ipympl_s) == 2  # one change of each of its two controls
+    assert all(size > 0 for size in timing.png_bytes) and all(size > 0 for size in timing.ipympl_bytes)
+    assert "tour.tour_panel" in redraw_backends.results_table([timing])
+
+
+def test_ipympl_redraw_leaves_the_figure_on_its_own_canvas(bench):
+    redraw_backends = bench["redraw_backends"]
+    from xtlab.labs.tour.panels import tour_panel
+    from xtlab.widgets.figures import figure_to_png
+
+    fig = tour_panel().last_figure
+    before = figure_to_png(fig)
+    canvas = fig.canvas
+    assert redraw_backends.IpymplRedraw(fig).redraw() > 0
+    assert fig.canvas is canvas and figure_to_png(fig) == before
 
 
 def test_import_time_parser_keeps_what_comes_after_torch(bench):
