@@ -13,13 +13,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
-import inspect
 import itertools
-import pkgutil
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +23,8 @@ from typing import Any
 import ipywidgets as widgets
 from harness import machine_info, markdown_table, median, percentile, report, verdict
 
-import xtlab.labs
 import xtlab.widgets.panel as panel_module
+from xtlab.labs.panel_index import panel_factories
 
 TARGET_MEDIAN_S = 0.150
 TARGET_P95_S = 0.300
@@ -48,23 +44,10 @@ class ControlTiming:
     stages: dict[str, list[float]] = field(default_factory=lambda: {stage: [] for stage in STAGES})
 
 
-def discover_panel_factories(package=xtlab.labs) -> dict[str, Callable[[], Any]]:
-    """``"module.function"`` -> factory, for every ``*_panel`` function callable without arguments."""
-    factories = {}
-    for info in pkgutil.walk_packages(package.__path__, prefix=package.__name__ + "."):
-        try:
-            module = importlib.import_module(info.name)
-        except Exception as err:  # a lab module being written right now must not stop the others' numbers
-            warnings.warn(f"skipping {info.name}: import failed with {type(err).__name__}: {err}", stacklevel=2)
-            continue
-        for name, function in inspect.getmembers(module, inspect.isfunction):
-            if not name.endswith("_panel") or function.__module__ != module.__name__:
-                continue
-            required = [p for p in inspect.signature(function).parameters.values()
-                        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-            if not required:
-                factories[f"{info.name.removeprefix(package.__name__ + '.')}.{name}"] = function
-    return factories
+def discover_panel_factories() -> dict[str, Callable[[], Any]]:
+    """``"module.function"`` -> factory for every lab panel (a lab module that fails to import is skipped with a
+    warning: one lab being written must not stop the others' numbers)."""
+    return panel_factories(skip_broken=True)
 
 
 def control_values(control: widgets.ValueWidget, count: int) -> list[Any]:

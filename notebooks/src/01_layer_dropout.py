@@ -70,7 +70,7 @@ lab.check("layer_dropout_block", layer_dropout_block)
 #
 # Train the lab's tiny decoder on the bundled corpus with the article's `layer_dropout=0.1`, and let the
 # gradient-presence recorder note after every backward pass which parameters got a gradient. Each row of the
-# heatmap is a module (its name read off the model), each column a step; a red cell got no gradient.
+# heatmap is a module (its name read off the model), each column a step; a vermillion (red-orange) cell got no gradient.
 
 # %%
 run = lab.run_layer_dropout(layer_dropout=0.1, depth=4, steps=60, seed=0)
@@ -80,7 +80,7 @@ print(f"layer_dropout={run.layer_dropout}, depth={run.depth} ({run.num_blocks} b
 lab.plot_layer_dropout_run(run)
 
 # %% [markdown]
-# The red cells fall only on blocks, never on the embeddings, the final norm or the output layer. Here is the first
+# The vermillion cells fall only on blocks, never on the embeddings, the final norm or the output layer. Here is the first
 # step that skipped an attention block, with the parameters that had no gradient, and the loss:
 
 # %%
@@ -106,7 +106,7 @@ share_question
 # ## 3. The numbers behind the heatmap
 #
 # Every (step, block) cell is an independent coin flip that comes up "skipped" with probability `p`, so the share
-# of red block cells should be close to `p`; the 95% Wilson interval says how close is close enough for this many
+# of vermillion block cells should be close to `p`; the 95% Wilson interval says how close is close enough for this many
 # cells. A step runs *every* block only when all `L` blocks survive their flip: probability `(1 - p)^L`.
 
 # %%

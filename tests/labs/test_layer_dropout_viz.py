@@ -46,7 +46,7 @@ def test_run_figure_has_heatmap_and_loss_and_named_blocks():
                 for label in run.grouped().labels]
     assert names == expected  # every name read off the model's module names
     assert "layers.0 (attn)" in names and "layers.3 (ff)" in names and "token_emb" in names
-    assert fig.axes[0].get_title().startswith("xtlab: red cells")
+    assert fig.axes[0].get_title().startswith("xtlab: vermillion cells")
     assert len(fig.axes[1].get_lines()[0].get_ydata()) == 20
     with pytest.raises(TypeError, match="dict"):
         plot_layer_dropout_run({})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from xtlab.labs.layer_dropout.experiments import (
     LayerDropoutRun,
@@ -37,6 +38,7 @@ def _build_layer_dropout_run(row_names: tuple[str, ...]) -> CourseFigure:
     heat_ax.set_xlabel("")
     (loss_line,) = loss_ax.plot([], [], color=COLOURS[0], linewidth=1)
     loss_ax.set(xlabel="optimizer step", ylabel="train loss\n(nats/token)")
+    loss_ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
     fig.parts.update(heat_ax=heat_ax, loss_ax=loss_ax, image=image, loss_line=loss_line)
     return fig
 
@@ -73,7 +75,7 @@ def plot_layer_dropout_run(run: LayerDropoutRun, figure: Figure | None = None) -
     show_gradient_presence(fig.parts["image"], run.grouped())
     settings = (f"layer_dropout={run.layer_dropout:g}, depth={run.depth} ({run.num_blocks} blocks), "
                 f"{run.mode} mode, neuron dropout={run.neuron_dropout:g}, seed={run.seed}")
-    heat_ax.set_title(f"{run.library}: red cells are modules that got no gradient at that step\n{settings}",
+    heat_ax.set_title(f"{run.library}: vermillion cells are modules that got no gradient at that step\n{settings}",
                       fontsize=9)
     fig.parts["loss_line"].set_data(range(run.steps), run.losses)
     for ax in (heat_ax, loss_ax):

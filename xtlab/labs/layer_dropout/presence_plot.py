@@ -17,10 +17,10 @@ from matplotlib.patches import Patch
 from xtlab.diagnostics import GradientPresence, GradientState
 from xtlab.widgets.figures import new_figure
 
-STATE_COLOURS = {
-    GradientState.NO_GRADIENT: "#d62728",
-    GradientState.ZERO_GRADIENT: "#f2c14e",
-    GradientState.NONZERO_GRADIENT: "#dfe7f2",
+STATE_COLOURS = {  # Okabe-Ito vermillion and sky blue, and a light grey for the ordinary case
+    GradientState.NO_GRADIENT: "#D55E00",
+    GradientState.ZERO_GRADIENT: "#56B4E9",
+    GradientState.NONZERO_GRADIENT: "#E5E5E5",
 }
 STATE_NAMES = {
     GradientState.NO_GRADIENT: "no gradient (None)",

@@ -53,7 +53,7 @@ def recipe_table_html(runs: list[RecipeRun]) -> str:
 
 
 def plot_grouping_view(view: GroupingView) -> Figure:
-    """Elements per parameter category, coloured by the group the grouping gave them (red: misplaced)."""
+    """Elements per parameter category, coloured by the group the grouping gave them (vermillion: misplaced)."""
     fig = new_figure(7.5, 3.0)
     ax = fig.add_subplot()
     categories = sorted({row.category for row in view.rows})

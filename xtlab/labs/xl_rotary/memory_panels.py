@@ -73,7 +73,7 @@ EMPTY_TITLES = {"none": "mems=None", "mask on": "zero mems, slot mask", "mask of
 def _build_empty_memories() -> CourseFigure:
     # fixed places (no layout pass per re-draw); tests/labs/test_xl_rotary_panels.py checks them at the extremes
     fig = new_figure(9, 3.2, margins={"left": 0.06, "right": 0.99, "bottom": 0.15, "top": 0.8, "wspace": 0.2})
-    axes = fig.subplots(1, 3)
+    axes = fig.subplots(1, 3, sharey=True)  # one query axis: its labels on the left panel only
     for ax, title in zip(axes, EMPTY_TITLES.values(), strict=True):
         image = ax.imshow(np.zeros((1, 1)), vmin=0, vmax=1, cmap="viridis", aspect="auto")
         line = ax.axvline(-0.5, color="white", linewidth=1.5)
