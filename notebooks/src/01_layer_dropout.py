@@ -80,8 +80,8 @@ print(f"layer_dropout={run.layer_dropout}, depth={run.depth} ({run.num_blocks} b
 lab.plot_layer_dropout_run(run)
 
 # %% [markdown]
-# The vermillion cells fall only on blocks, never on the embeddings, the final norm or the output layer. Here is the first
-# step that skipped an attention block, with the parameters that had no gradient, and the loss:
+# The vermillion cells fall only on blocks, never on the embeddings, the final norm or the output layer. Here is
+# the first step that skipped an attention block, with the parameters that had no gradient, and the loss:
 
 # %%
 attention_blocks = {label for label, kind in zip(run.block_labels, run.block_kinds, strict=True) if kind == "attn"}
