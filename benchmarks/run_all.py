@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 BENCHMARK_DIR = Path(__file__).resolve().parent
-BENCHMARKS = ("import_time", "core_throughput", "adamw_implementations", "widgets_speed", "redraw_backends",
-              "notebooks_speed")
+BENCHMARKS = ("import_time", "core_throughput", "core_profile", "adamw_implementations", "widgets_speed",
+              "redraw_backends", "notebooks_speed")
 WITH_DEVICE = ("core_throughput", "adamw_implementations")  # the benchmarks that take --device
 
 

@@ -20,8 +20,8 @@ def bench():
     sys.path.insert(0, str(BENCHMARK_DIR))
     try:
         yield {name: importlib.import_module(name) for name in
-               ("harness", "core_throughput", "widgets_speed", "redraw_backends", "import_time", "notebooks_speed",
-                "run_all")}
+               ("harness", "core_throughput", "core_profile", "widgets_speed", "redraw_backends", "import_time",
+                "notebooks_speed", "run_all")}
     finally:
         sys.path.remove(str(BENCHMARK_DIR))
 
@@ -72,6 +72,19 @@ def test_core_case_runs_with_equal_parameter_counts(bench, xl):
     assert len({r["params"] for r in result.values()}) == 1
     assert all(r["tokens_per_s"] > 0 and r["peak_mib"] >= 0 for r in result.values())
     assert "tiny" in core.results_table([(case, result)])
+
+
+def test_core_profile_splits_shared_kernels_from_the_rest(bench):
+    core, profile = bench["core_throughput"], bench["core_profile"]
+    case = core.Case("tiny", dim=32, depth=1, heads=2, seq_len=16, batch=2, vocab=64)
+    times = {library: profile.op_times(library, case, steps=1, warmup=0)
+             for library in ("xtlab", "x-transformers flash")}
+    assert all("aten::mm" in ops for ops in times.values())
+    table, totals = profile.compare(times)
+    for total in totals.values():
+        assert 0 < total["shared"] < total["total"]
+        assert total["rest"] == pytest.approx(total["total"] - total["shared"])
+    assert "**shared kernels**" in table and "`aten::mm`" in table
 
 
 def test_parameter_mismatch_is_refused(bench):
