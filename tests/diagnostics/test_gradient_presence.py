@@ -129,3 +129,15 @@ def test_bad_step_position_is_named():
     presence = record_gradient_presence(nn.Linear(1, 1), lambda step: None, 2)
     with pytest.raises(ValueError, match="step_position 5"):
         presence.without_gradient(5)
+
+
+def test_batched_norms_equal_one_by_one_norms_exactly():
+    from xtlab.diagnostics.gradient_presence import _gradient_norms
+
+    torch.manual_seed(0)
+    grads = [torch.randn(()), torch.randn(0), torch.randn(7), torch.randn(96, 32),
+             torch.randn(5, 3, dtype=torch.float64), torch.randn(4, 4).to_sparse()]
+    expected = [float(grad.float().norm()) for grad in grads]
+    assert _gradient_norms(grads) == expected  # sparse among them: one by one
+    assert _gradient_norms(grads[:-1]) == expected[:-1]  # all dense: one batched kernel
+    assert _gradient_norms([]) == []
