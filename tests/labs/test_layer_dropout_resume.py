@@ -56,3 +56,23 @@ def test_first_rejects_more_steps_than_recorded():
     run = _fresh(3)
     with pytest.raises(ValueError, match="count must be <= the 3 recorded steps, but got 4"):
         run.presence.first(4)
+
+
+def test_a_run_interrupted_mid_training_is_not_resumed_later(monkeypatch):
+    expected = _fresh(12)
+    experiments._run_layer_dropout.cache_clear()
+    experiments._training_session.cache_clear()
+    run_layer_dropout(steps=4, **SETTINGS)
+    real_step, calls = experiments._TrainingSession._step, []
+
+    def interrupted(self, step):
+        calls.append(step)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the learner stops the cell during step 6
+        real_step(self, step)
+
+    monkeypatch.setattr(experiments._TrainingSession, "_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_layer_dropout(steps=12, **SETTINGS)
+    monkeypatch.setattr(experiments._TrainingSession, "_step", real_step)
+    _same(run_layer_dropout(steps=12, **SETTINGS), expected)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 from matplotlib.axes import Axes
+from matplotlib.backend_bases import FigureCanvasBase
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import Collection
 from matplotlib.colors import Colormap, ListedColormap, to_hex, to_rgba
 from matplotlib.container import BarContainer
@@ -78,7 +80,8 @@ def _is_number(text: str) -> bool:
 
 def style_problems(fig: Figure) -> list[str]:
     """What the course's look asks for and ``fig`` lacks (an empty list: nothing)."""
-    fig.canvas.draw() if hasattr(fig.canvas, "draw") else None
+    canvas = FigureCanvasAgg(fig) if type(fig.canvas) is FigureCanvasBase else fig.canvas
+    canvas.draw()  # tick labels get their text at a draw
     problems = []
     data_axes = [ax for ax in fig.axes if ax.get_visible() and ax.axison and ax.get_label() != "<colorbar>"]
     suptitle = fig._suptitle.get_text() if fig._suptitle is not None else ""

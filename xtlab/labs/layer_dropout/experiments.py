@@ -139,7 +139,11 @@ def run_layer_dropout(layer_dropout: float = 0.1, depth: int = 4, steps: int = 6
 def _run_layer_dropout(layer_dropout: float, depth: int, steps: int, seed: int, mode: str, neuron_dropout: float,
                        device: torch.device) -> LayerDropoutRun:
     session = _training_session(layer_dropout, depth, seed, mode, neuron_dropout, device)
-    session.advance_to(steps)
+    try:
+        session.advance_to(steps)
+    except BaseException:  # interrupted mid-step: its model and record may disagree, so no later run resumes it
+        _training_session.cache_clear()
+        raise
     return session.run(steps)
 
 
