@@ -93,10 +93,17 @@ def with_colab_setup(cells: list[nbformat.NotebookNode]) -> list[nbformat.Notebo
     return [*cells[:first_code], setup, *cells[first_code:]]
 
 
+# The solutions edition shows every prediction's answer and every audit verdict without a commitment.
+SHOW_ANSWERS = ("\n# The solutions edition: every answer shows without a prediction committed first.\n"
+                "from xtlab.course import show_answers\n\nshow_answers()\n")
+
+
 def editions(source: Path) -> dict[str, nbformat.NotebookNode]:
-    """The learner and solution editions of ``source``, without outputs; each opens with the Colab setup cell."""
+    """The learner and solution editions of ``source``, without outputs; each opens with the Colab setup cell,
+    which in the solutions edition also switches on every answer."""
     notebook = jupytext.read(source, fmt="py:percent")
     source_cells = with_colab_setup(notebook.cells)
+    setup_index = next(i for i, cell in enumerate(source_cells) if cell.cell_type == "code")
     built = {}
     for edition in EDITIONS:
         cells, taken = [], set()
@@ -104,6 +111,8 @@ def editions(source: Path) -> dict[str, nbformat.NotebookNode]:
             where = f"{source.name}, cell {index}"
             if cell.cell_type == "code":
                 code = learner_code(cell.source, where) if edition == "learner" else cell.source
+                if edition == "solutions" and index == setup_index:
+                    code += SHOW_ANSWERS
                 new = nbformat.v4.new_code_cell(code, metadata=dict(cell.metadata))
             else:
                 if any(marker in cell.source for marker in MARKERS):

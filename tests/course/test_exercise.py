@@ -13,8 +13,8 @@ def check_total(total) -> Verdict:
     xs = [1, 2, 3]
     answer = call(total, xs)
     if answer != 6:
-        return Verdict.try_again(f"total([1, 2, 3]) returned {describe(answer)}, expected 6", "add the items")
-    return Verdict.passed("total([1, 2, 3]) == 6")
+        return Verdict.make_try_again(f"total([1, 2, 3]) returned {describe(answer)}, expected 6", "add the items")
+    return Verdict.make_pass("total([1, 2, 3]) == 6")
 
 
 TOTAL = Exercise("total", "total(xs): the sum of xs", check_total, sum, time_limit_s=0.5)
@@ -77,7 +77,7 @@ def test_learner_code_gets_copies_and_global_random_state_is_kept():
 
     states = random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state()
     seen = []
-    Exercise("spy", "spy", lambda answer: (seen.append(call(answer, original)), Verdict.passed("ok"))[1],
+    Exercise("spy", "spy", lambda answer: (seen.append(call(answer, original)), Verdict.make_pass("ok"))[1],
              None).check(mutating)
     assert original == [1, 2, 3] and seen == [6]
     assert random.getstate() == states[0] and np.array_equal(np.random.get_state()[1], states[1])
@@ -92,16 +92,16 @@ def test_a_broken_checker_still_returns_a_verdict():
 
 def test_exercise_set_checks_by_name_and_refuses_duplicates():
     exercises = ExerciseSet(TOTAL)
-    assert exercises.check("total", sum).ok
+    assert exercises.check("total", sum).passed
     assert exercises.check("totl", sum).status == TRY_AGAIN and "total" in exercises.check("totl", sum).hint
     with pytest.raises(ValueError, match="total"):
         ExerciseSet(TOTAL, TOTAL)
 
 
 def test_verdict_text_starts_with_its_status():
-    assert str(Verdict.passed("done")) == "PASS: done"
-    assert str(Verdict.try_again("wrong", "look here")) == "TRY AGAIN: wrong\nHint: look here"
-    assert repr(Verdict.not_yet("stub")) == "NOT YET: stub"
+    assert str(Verdict.make_pass("done")) == "PASS: done"
+    assert str(Verdict.make_try_again("wrong", "look here")) == "TRY AGAIN: wrong\nHint: look here"
+    assert repr(Verdict.make_not_yet("stub")) == "NOT YET: stub"
     with pytest.raises(ValueError, match="MAYBE"):
         Verdict("MAYBE", "x")
     assert Mistake("m", None, "x").says == "x"

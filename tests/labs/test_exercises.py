@@ -21,7 +21,7 @@ def test_reference_passes_and_stub_is_not_yet(exercise):
 
 
 @pytest.mark.parametrize("exercise", check.ALL_EXERCISES, ids=check.ident)
-def test_at_least_two_realistic_mistakes_are_kept_with_each_exercise(exercise):
+def test_at_least_three_realistic_mistakes_are_kept_with_each_exercise(exercise):
     check.assert_mistakes_are_kept(exercise)
 
 

@@ -21,16 +21,16 @@ def mapping_problem(answer: Any, keys: Iterable[str], values: tuple[Any, ...], c
     keys = list(keys)
     shown = " or ".join(repr(value) for value in values)
     if not isinstance(answer, Mapping):
-        return Verdict.try_again(f"{call_text} returned {describe(answer)}",
+        return Verdict.make_try_again(f"{call_text} returned {describe(answer)}",
                                  f"return a dict {{name: {shown}}} with the names {keys}")
     missing = [key for key in keys if key not in answer]
     unknown = sorted(str(key) for key in answer if key not in keys)
     if missing or unknown:
-        return Verdict.try_again(f"{call_text} must answer each of {keys} exactly once: missing {missing}, "
+        return Verdict.make_try_again(f"{call_text} must answer each of {keys} exactly once: missing {missing}, "
                                  f"unknown {unknown}", "one key per name, spelt as listed")
     bad = {key: value for key, value in answer.items()
            if not any(type(value) is type(allowed) and value == allowed for allowed in values)}
     if bad:
-        return Verdict.try_again(f"each answer must be {shown}, but got {bad}",
+        return Verdict.make_try_again(f"each answer must be {shown}, but got {bad}",
                                  f"write {shown} exactly" + (", not strings" if bool in map(type, values) else ""))
     return None

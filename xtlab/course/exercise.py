@@ -77,20 +77,21 @@ class Exercise:
         except _Stub:
             return self._not_yet(f"`{self.name}` still raises NotImplementedError")
         except _LearnerCodeFailed as failure:
-            return Verdict.try_again(failure.checked, failure.hint)
+            return Verdict.make_try_again(failure.checked, failure.hint)
         except Exception as err:  # the checker could not make sense of the answer: say so, never crash the cell
-            return Verdict.try_again(
+            return Verdict.make_try_again(
                 f"the checker could not judge your `{self.name}` ({type(err).__name__}: {err})",
                 "check what your answer returns: its type and shape should match the exercise's description",
             )
         finally:
             _current.reset(token)
         if not isinstance(verdict, Verdict):
-            return Verdict.try_again(f"the checker of `{self.name}` returned {type(verdict).__name__}, not a verdict")
+            return Verdict.make_try_again(
+                f"the checker of `{self.name}` returned {type(verdict).__name__}, not a verdict")
         return verdict
 
     def _not_yet(self, checked: str) -> Verdict:
-        return Verdict.not_yet(f"{checked}: replace the `raise NotImplementedError()` line in its cell.",
+        return Verdict.make_not_yet(f"{checked}: replace the `raise NotImplementedError()` line in its cell.",
                                f"write {self.prompt}")
 
 
@@ -116,7 +117,7 @@ class ExerciseSet(Mapping[str, Exercise]):
     def check(self, name: str, answer: Any) -> Verdict:
         """The verdict on ``answer`` to exercise ``name``."""
         if name not in self._by_name:
-            return Verdict.try_again(f"there is no exercise named {name!r} in this lab",
+            return Verdict.make_try_again(f"there is no exercise named {name!r} in this lab",
                                      f"the exercises are {sorted(self._by_name)}")
         return self._by_name[name].check(answer)
 

@@ -26,24 +26,27 @@ class Verdict:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, but got {self.status!r}")
 
+    # constructors are named make_*, so that nothing callable reads like the flag ``passed``
     @classmethod
-    def passed(cls, checked: str) -> Verdict:
+    def make_pass(cls, checked: str) -> Verdict:
         return cls(PASS, checked)
 
     @classmethod
-    def not_yet(cls, checked: str, hint: str = "") -> Verdict:
+    def make_not_yet(cls, checked: str, hint: str = "") -> Verdict:
         return cls(NOT_YET, checked, hint)
 
     @classmethod
-    def try_again(cls, checked: str, hint: str = "") -> Verdict:
+    def make_try_again(cls, checked: str, hint: str = "") -> Verdict:
         return cls(TRY_AGAIN, checked, hint)
 
     @property
-    def ok(self) -> bool:
+    def passed(self) -> bool:
+        """The one flag: True for PASS, False for NOT YET and TRY AGAIN."""
         return self.status == PASS
 
     def __bool__(self) -> bool:
-        return self.ok
+        # `if verdict:` would read as "passed" but cannot say NOT YET from TRY AGAIN: make the reader choose
+        raise TypeError("a Verdict has no truth value: test verdict.passed, or verdict.status")
 
     def __str__(self) -> str:
         text = f"{self.status}: {self.checked}"

@@ -1,22 +1,25 @@
-"""Predict, then reveal: the learner commits to an answer before the cell that computes it runs.
+"""Predict, then reveal: the learner commits to an answer before anything shows it.
 
-``question = predict("...", {"yes": True, "no": False})`` shows the choices and a commit button. The next cell
-computes the answer and ends with ``question.reveal(computed_value, why=...)``: the reveal names the choice whose
-value equals the computed one (never a typed answer) and compares it with the committed prediction. Its HTML
-view is folded in a ``<details>`` element, so a static page (GitHub, nbviewer, the course site) keeps the answer
-hidden until the reader opens it.
+``question = predict("...", {"yes": True, "no": False})`` shows the choices and a commit button; in a console, VS
+Code, Colab or a test, ``question.commit("yes")`` does the same in code. The cell that computes the answer ends with
+``question.reveal(computed_value, why=...)``. Until a prediction is committed the reveal shows the question and how
+to commit, never the answer; afterwards it names the choice whose value equals the computed one, says whether the
+prediction was right, and why. Cells between a prediction and its reveal whose output would give the answer away
+(a panel, a table, a timing line) go through ``question.gate(render)``: ``render`` runs and shows only after the
+commitment. In the solutions edition (``xtlab.course.edition.show_answers()``) everything shows at once.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as widgets
 
 from xtlab._checks import check_str
+from xtlab.course.edition import answers_shown
 
 
 class Prediction(widgets.VBox):
@@ -44,19 +47,24 @@ class Prediction(widgets.VBox):
         self.radio = widgets.RadioButtons(options=list(self.choices), value=None,
                                           layout=widgets.Layout(width="max-content"))
         self.button = widgets.Button(description="Commit my prediction", button_style="info")
-        self.status = widgets.HTML("Pick an answer, commit it, then run the next cell.")
+        self.status = widgets.HTML("Pick an answer, commit it, then run the next cells.")
         self.button.on_click(lambda _: self._commit_from_widget())
         super().__init__([widgets.HTML(f"<b>Predict:</b> {html.escape(question)}"), self.radio, self.button,
                           self.status])
 
     def commit(self, label: str) -> None:
-        """Commit ``label`` as the prediction (what the button does; tests call it directly)."""
+        """Commit ``label`` as the prediction: what the button does, and the way to commit without widgets."""
         if label not in self.choices:
             raise ValueError(f"label must be one of {list(self.choices)}, but got {label!r}")
         self.committed = label
         self.radio.value = label
         self.radio.disabled = self.button.disabled = True
-        self.status.value = f"Committed: <b>{html.escape(label)}</b>. Now run the next cell."
+        self.status.value = f"Committed: <b>{html.escape(label)}</b>. Now run the next cells."
+
+    @property
+    def unlocked(self) -> bool:
+        """True when answers may show: a prediction is committed, or this is the solutions edition."""
+        return self.committed is not None or answers_shown()
 
     def _commit_from_widget(self) -> None:
         if self.radio.value is None:
@@ -64,18 +72,38 @@ class Prediction(widgets.VBox):
             return
         self.commit(self.radio.value)
 
+    def how_to_commit(self) -> str:
+        """One line: the two ways to commit (the button, or code)."""
+        first = next(iter(self.choices))
+        return (f"commit a prediction first (the button above, or in code: question.commit({first!r}) with one of "
+                f"{list(self.choices)}), then run this cell again")
+
     def reveal(self, computed: Any, why: str = "") -> Reveal:
         """The reveal of the answer whose value equals ``computed`` (raises ValueError when none does)."""
         matches = [label for label, value in self.choices.items() if _equal(value, computed)]
         if len(matches) != 1:
             raise ValueError(f"the computed value {computed!r:.80} must match exactly one choice of "
                              f"{self.choices!r:.200}, but matched {matches}")
+        if not self.unlocked:
+            return Reveal(self.question, None, None, "", self.how_to_commit())
         return Reveal(self.question, matches[0], self.committed, why)
+
+    def gate(self, render: Callable[[], Any], what: str = "this cell's output") -> Gated:
+        """``render()``'s output, shown only once a prediction is committed (it would give the answer away).
+
+        ``render`` runs when the result is displayed: whatever it prints and whatever it returns (a figure, a panel,
+        a table) appear then, and nothing of it before the commitment.
+        """
+        if not callable(render):
+            raise TypeError(f"render must be a function of no arguments, but got {type(render).__name__}")
+        check_str("what", what)
+        return Gated(self, render, what)
 
     def __repr__(self) -> str:
         # what a static page and nbval show: the question and the choices, never the answer
         lines = [f"Predict: {self.question}"] + [f"  - {label}" for label in self.choices]
-        lines.append("(commit an answer in JupyterLab, then run the next cell)")
+        first = next(iter(self.choices))
+        lines.append(f"(commit with the button in JupyterLab, or in code: question.commit({first!r}))")
         return "\n".join(lines)
 
 
@@ -86,36 +114,78 @@ def _equal(value: Any, computed: Any) -> bool:
         return False
 
 
+class Gated:
+    """Output held back until its prediction is committed: displaying it runs ``render`` only then."""
+
+    def __init__(self, prediction: Prediction, render: Callable[[], Any], what: str):
+        self.prediction, self.render, self.what = prediction, render, what
+
+    @property
+    def locked_text(self) -> str:
+        return (f"Hidden until you commit: {self.what} would answer the prediction "
+                f"\"{self.prediction.question}\". To see it, {self.prediction.how_to_commit()}.")
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        if not self.prediction.unlocked:
+            print(self.locked_text)
+            return
+        shown = self.render()
+        if shown is not None:
+            display(shown)
+
+    def __repr__(self) -> str:
+        if not self.prediction.unlocked:
+            return self.locked_text
+        return repr(self.render())
+
+
 @dataclass(frozen=True)
 class Reveal:
-    """The computed answer to a prediction, folded in HTML views.
+    """The computed answer to a prediction, or, before a commitment, how to commit.
 
     Attributes:
         question: the question asked.
-        answer: the label of the choice the computation produced.
+        answer: the label of the choice the computation produced; None while the answer is held back.
         prediction: the committed label, or None when nothing was committed.
         why: one or two sentences on why, from the computation.
+        locked: why the answer is held back and how to commit (empty once it shows).
     """
 
     question: str
-    answer: str
+    answer: str | None
     prediction: str | None
     why: str = ""
+    locked: str = ""
 
     @property
     def verdict(self) -> str:
+        if self.answer is None:
+            return f"Not revealed yet: {self.locked}."
         if self.prediction is None:
-            return "You did not commit a prediction: commit one above and run this cell again."
+            return "Shown without a prediction (solutions edition)."
         if self.prediction == self.answer:
             return f"You predicted {self.prediction!r}: right."
         return f"You predicted {self.prediction!r}: not this time."
 
+    @property
+    def right(self) -> bool | None:
+        """Whether the committed prediction matched the computed answer (None without both)."""
+        if self.answer is None or self.prediction is None:
+            return None
+        return self.prediction == self.answer
+
     def _repr_html_(self) -> str:
+        if self.answer is None:
+            return f"<p><b>Reveal</b>: {html.escape(self.question)}<br>{html.escape(self.verdict)}</p>"
         why = f"<p>{html.escape(self.why)}</p>" if self.why else ""
         return (f"<details><summary><b>Reveal</b> (computed by this cell): {html.escape(self.question)}</summary>"
                 f"<p>Answer: <b>{html.escape(self.answer)}</b></p>{why}<p>{html.escape(self.verdict)}</p></details>")
 
     def __repr__(self) -> str:
+        if self.answer is None:
+            return f"Reveal: {self.question}\n{self.verdict}"
         why = f"\n{self.why}" if self.why else ""
         return f"Reveal: {self.question}\nAnswer (computed): {self.answer}{why}\n{self.verdict}"
 

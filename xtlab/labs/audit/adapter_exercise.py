@@ -33,17 +33,18 @@ def _hook_problem(adapter: ModelAdapter, model, sizes: dict) -> Verdict | None:
     again = call(adapter.make_batch, model, torch.Generator().manual_seed(1))
     other = call(adapter.make_batch, model, torch.Generator().manual_seed(2))
     if not (isinstance(first, tuple) and first and isinstance(first[0], Tensor)):
-        return Verdict.try_again(f"make_batch {where} returned {describe(first)}",
+        return Verdict.make_try_again(f"make_batch {where} returned {describe(first)}",
                                  "return a tuple whose first item is a (batch, n) tensor of token ids")
     tokens = first[0]
     if tokens.dtype != torch.long or tokens.ndim != 2 or not 2 <= tokens.shape[1] <= sizes["max_len"]:
-        return Verdict.try_again(f"make_batch {where} gave tokens of dtype {tokens.dtype}, shape {tuple(tokens.shape)}",
+        return Verdict.make_try_again(
+            f"make_batch {where} gave tokens of dtype {tokens.dtype}, shape {tuple(tokens.shape)}",
                                  f"token ids: a (batch, n) int64 tensor with 2 <= n <= max_len ({sizes['max_len']})")
     if int(tokens.min()) < 0 or int(tokens.max()) >= sizes["num_tokens"]:
-        return Verdict.try_again(f"make_batch {where} drew ids from {int(tokens.min())} to {int(tokens.max())}",
+        return Verdict.make_try_again(f"make_batch {where} drew ids from {int(tokens.min())} to {int(tokens.max())}",
                                  f"ids must lie in [0, model.num_tokens) = [0, {sizes['num_tokens']})")
     if not torch.equal(tokens, again[0]) or torch.equal(tokens, other[0]):
-        return Verdict.try_again(f"make_batch {where}: the same seeded generator gave different batches, or two "
+        return Verdict.make_try_again(f"make_batch {where}: the same seeded generator gave different batches, or two "
                                  f"seeds gave the same one",
                                  "draw every random number from the generator argument (generator=generator), "
                                  "never from torch's global random state")
@@ -51,39 +52,39 @@ def _hook_problem(adapter: ModelAdapter, model, sizes: dict) -> Verdict | None:
     loss = call(adapter.loss, model, first)
     expected = tiny_lm_loss(model, first)
     if not isinstance(loss, Tensor) or loss.numel() != 1:
-        return Verdict.try_again(f"loss {where} returned {describe(loss)}", "return a scalar tensor")
+        return Verdict.make_try_again(f"loss {where} returned {describe(loss)}", "return a scalar tensor")
     if not torch.allclose(loss.detach().float(), expected.detach(), atol=1e-5):
         logits = tiny_lm_forward(model, first)
         unshifted = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1))
         hint = "next-token cross-entropy: logits of tokens[:, :-1] against targets tokens[:, 1:]"
         if torch.allclose(loss.detach().float(), unshifted.detach(), atol=1e-5):
             hint = "your loss asks each position to predict its own token: shift the targets by one"
-        return Verdict.try_again(
+        return Verdict.make_try_again(
             f"loss {where} was {float(loss.detach()):.4f}, expected {float(expected.detach()):.4f}", hint)
     if adapter.embedding is None:
-        return Verdict.try_again("your adapter names no embedding/output pair, so the tie check cannot run",
+        return Verdict.make_try_again("your adapter names no embedding/output pair, so the tie check cannot run",
                                  "embedding= and output= are the attribute paths of TinyLM's embedding and head")
     try:
         tie = embedding_output_tie(model, adapter.embedding, adapter.output)
     except (TypeError, ValueError) as err:
-        return Verdict.try_again(f"embedding={adapter.embedding!r}, output={adapter.output!r} {where}: {err}",
+        return Verdict.make_try_again(f"embedding={adapter.embedding!r}, output={adapter.output!r} {where}: {err}",
                                  "give the paths of the two modules (print(model) shows them), not of weights")
     if tie != TieStatus.TIED:
-        return Verdict.try_again(f"embedding={adapter.embedding!r} and output={adapter.output!r} are {tie.value}",
+        return Verdict.make_try_again(f"embedding={adapter.embedding!r} and output={adapter.output!r} are {tie.value}",
                                  "name the token embedding and the output projection that reads its weight")
     return _layer_dropout_problem(adapter, model, where)
 
 
 def _layer_dropout_problem(adapter: ModelAdapter, model, where: str) -> Verdict | None:
     if not adapter.has_layer_dropout:
-        return Verdict.try_again("your adapter has no layer-dropout hooks",
+        return Verdict.make_try_again("your adapter has no layer-dropout hooks",
                                  "TinyLM skips blocks in training: give get_layer_dropout and set_layer_dropout")
     if adapter.xl_step is not None:
-        return Verdict.try_again("your adapter gives xl_step, but TinyLM keeps no memories",
+        return Verdict.make_try_again("your adapter gives xl_step, but TinyLM keeps no memories",
                                  "leave xl_step out (None): the XL checks are then not applicable")
     got = call(adapter.get_layer_dropout, model)
     if got != model.block_drop:
-        return Verdict.try_again(f"get_layer_dropout {where} returned {describe(got)}, but the model skips blocks "
+        return Verdict.make_try_again(f"get_layer_dropout {where} returned {describe(got)}, but the model skips blocks "
                                  f"with probability {model.block_drop}", "read the attribute the forward pass reads")
     model.train()
     skipped = []
@@ -97,7 +98,8 @@ def _layer_dropout_problem(adapter: ModelAdapter, model, where: str) -> Verdict 
                 count += len(model.last_skipped)
         skipped.append(count)
     if skipped[0] != 0 or skipped[1] == 0:
-        return Verdict.try_again(f"after set_layer_dropout(model, 0.0) the model still skipped {skipped[0]} blocks in "
+        return Verdict.make_try_again(
+            f"after set_layer_dropout(model, 0.0) the model still skipped {skipped[0]} blocks in "
                                  f"{SKIP_PROBES} passes; after 0.9 it skipped {skipped[1]}",
                                  "TinyLM reads its layer dropout from model.block_drop: set that attribute")
     return None
@@ -108,7 +110,7 @@ def check_adapter_for_tiny_lm(adapter_for_tiny_lm) -> Verdict:
     for sizes in CASES:
         adapter = call(adapter_for_tiny_lm, build_tiny_lm(0, **sizes))
         if not isinstance(adapter, ModelAdapter):
-            return Verdict.try_again(f"adapter_for_tiny_lm(model) returned {describe(adapter)}",
+            return Verdict.make_try_again(f"adapter_for_tiny_lm(model) returned {describe(adapter)}",
                                      "return ModelAdapter(name=..., make_batch=..., loss=..., ...)")
         problem = _hook_problem(adapter, build_tiny_lm(0, **sizes), sizes)
         if problem is not None:
@@ -119,9 +121,9 @@ def check_adapter_for_tiny_lm(adapter_for_tiny_lm) -> Verdict:
     differ = [row.key for row, expected in zip(yours.rows, reference.rows, strict=True)
               if row.status != expected.status]
     if differ:
-        return Verdict.try_again(f"with your adapter the report card differs from the reference on {differ}",
+        return Verdict.make_try_again(f"with your adapter the report card differs from the reference on {differ}",
                                  "compare your card with the reference's row by row: print(audit(model, adapter))")
-    return Verdict.passed(f"your adapter drives TinyLM at {len(CASES)} sizes, and the audit with it gives the "
+    return Verdict.make_pass(f"your adapter drives TinyLM at {len(CASES)} sizes, and the audit with it gives the "
                           f"reference's report card on all {len(yours.rows)} rows")
 
 

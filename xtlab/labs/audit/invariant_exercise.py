@@ -15,7 +15,7 @@ PAIRS = ({"seed": 0}, {"seed": 3, "num_tokens": 40, "max_len": 10, "depth": 1})
 def _answer(outputs_ignore_later_tokens, model) -> bool | Verdict:
     result = call(outputs_ignore_later_tokens, model, tiny_lm_adapter(model))
     if not isinstance(result, bool):
-        return Verdict.try_again(f"outputs_ignore_later_tokens(model, adapter) returned {describe(result)}",
+        return Verdict.make_try_again(f"outputs_ignore_later_tokens(model, adapter) returned {describe(result)}",
                                  "return True or False (a tensor's .item() or bool(...) turns it into one)")
     return result
 
@@ -36,16 +36,17 @@ def check_outputs_ignore_later_tokens(answer) -> Verdict:
             else:
                 hint = ("even a deterministic causal model fails your check: compare only the positions before the "
                         "changed token, the changed position itself is allowed to move")
-            return Verdict.try_again(f"your check says the fixed twin (a correct causal mask, {settings}) leaks", hint)
+            return Verdict.make_try_again(
+                f"your check says the fixed twin (a correct causal mask, {settings}) leaks", hint)
         on_planted = _answer(answer, planted)
         if isinstance(on_planted, Verdict):
             return on_planted
         if on_planted:
-            return Verdict.try_again(
+            return Verdict.make_try_again(
                 f"your check passes the planted bug ({settings}): its mask lets token t see token t + 1",
                 "change the tokens after every position t in turn, not only the last one, and compare every "
                 "position up to t")
-    return Verdict.passed(f"your invariant fails the {len(PAIRS)} planted bugs and holds on their fixed twins")
+    return Verdict.make_pass(f"your invariant fails the {len(PAIRS)} planted bugs and holds on their fixed twins")
 
 
 def _forgets_eval(model, adapter):

@@ -15,10 +15,11 @@ from xtlab.threads import one_cpu_thread
 
 def _names_or_verdict(given, where: str) -> list[str] | Verdict:
     if isinstance(given, (str, bytes)) or not isinstance(given, Iterable):
-        return Verdict.try_again(f"{where} returned {describe(given)}", "return a list of parameter names (strings)")
+        return Verdict.make_try_again(
+            f"{where} returned {describe(given)}", "return a list of parameter names (strings)")
     given = list(given)
     if not all(isinstance(name, str) for name in given):
-        return Verdict.try_again(f"{where}: every item must be a parameter name string, but got {describe(given)}",
+        return Verdict.make_try_again(f"{where}: every item must be a parameter name string, but got {describe(given)}",
                                  "use the names from model.named_parameters()")
     return given
 
@@ -53,7 +54,7 @@ def check_unused_parameter_names(unused_parameter_names: Callable[[nn.Module, tu
             return given
         problems = _problems(given, finder_answer_key(case), model)
         if problems:
-            return Verdict.try_again(f"on {description}: " + "; ".join(problems),
+            return Verdict.make_try_again(f"on {description}: " + "; ".join(problems),
                                      "after one backward pass, an unused trainable parameter is one whose .grad is "
                                      "still None (not zero)")
     model, batch = build_finder_case("mystery_tagger")
@@ -66,11 +67,12 @@ def check_unused_parameter_names(unused_parameter_names: Callable[[nn.Module, tu
         return given
     expected = finder_answer_key("mystery_tagger")
     if sorted(given) != sorted(expected):
-        return Verdict.try_again(f"on a MysteryTagger that already holds gradients from an earlier step you returned "
+        return Verdict.make_try_again(
+            f"on a MysteryTagger that already holds gradients from an earlier step you returned "
                                  f"{sorted(given)}, expected {sorted(expected)}",
                                  "set every .grad to None before the backward pass (model.zero_grad(set_to_none="
                                  "True)): a gradient left from an earlier step hides an unused parameter")
-    return Verdict.passed(f"right on all {len(FINDER_CASES)} models, and on one holding old gradients: "
+    return Verdict.make_pass(f"right on all {len(FINDER_CASES)} models, and on one holding old gradients: "
                           f"{sum(len(finder_answer_key(case)) for case in FINDER_CASES)} unused parameters found")
 
 

@@ -36,34 +36,36 @@ def check_fix_encoder_decoder(fix_encoder_decoder: Callable[[nn.Module], nn.Modu
         expected = float(buggy_trained_model()(batch.src, batch.tgt))
     fixed = call(fix_encoder_decoder, buggy_trained_model())
     if not isinstance(fixed, nn.Module):
-        return Verdict.try_again(f"fix_encoder_decoder returned {describe(fixed)}", "return the fixed model")
+        return Verdict.make_try_again(f"fix_encoder_decoder returned {describe(fixed)}", "return the fixed model")
     with one_cpu_thread():
         loss = call(fixed, batch.src, batch.tgt)
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-        return Verdict.try_again(f"the fixed model returned {describe(loss)} for (src, tgt)", "keep forward as it is")
+        return Verdict.make_try_again(
+            f"the fixed model returned {describe(loss)} for (src, tgt)", "keep forward as it is")
     loss = loss.detach()
     if not torch.isclose(loss.float(), torch.tensor(expected), rtol=1e-5, atol=1e-6):
-        return Verdict.try_again(f"the fixed model computes a different loss on a test batch: {float(loss):.5f} "
+        return Verdict.make_try_again(f"the fixed model computes a different loss on a test batch: {float(loss):.5f} "
                                  f"instead of {expected:.5f}",
                                  "change the model you are given (its weights are trained) rather than build a "
                                  "new one")
     frozen = [(name, p.numel()) for name, p in fixed.named_parameters() if not p.requires_grad]
     if frozen:  # DDP would train it, but the dead weight is still there
-        return Verdict.try_again(f"the model still stores {[name for name, _ in frozen]} "
+        return Verdict.make_try_again(f"the model still stores {[name for name, _ in frozen]} "
                                  f"({sum(n for _, n in frozen)} numbers, frozen): freezing an unused weight lets DDP "
                                  f"ignore it, but it stays in memory and in every checkpoint",
                                  "remove the module from the encoder, so no parameter of it is left")
     try:
         model_bytes = pickle.dumps(fixed)
     except Exception as err:
-        return Verdict.try_again(f"the fixed model cannot be sent to the ranks ({type(err).__name__}: {err})",
+        return Verdict.make_try_again(f"the fixed model cannot be sent to the ranks ({type(err).__name__}: {err})",
                                  "change the given model in place; do not wrap it in a class defined in the notebook")
     report = run_scenarios(DDPScenario("your_fix", model_bytes=model_bytes, debug="DETAIL"))["your_fix"]
     if not report.ok:
         named = f"; parameters without gradient: {list(report.unused)}" if report.unused else ""
-        return Verdict.try_again("real DDP on 2 processes: " + " | ".join(rank.line() for rank in report.ranks) + named,
+        return Verdict.make_try_again(
+            "real DDP on 2 processes: " + " | ".join(rank.line() for rank in report.ranks) + named,
                                  "find the parameters without gradient: your finder, or the names in the error")
-    return Verdict.passed(f"real DDP on 2 processes, find_unused_parameters=False: trained {report.scenario.steps} "
+    return Verdict.make_pass(f"real DDP on 2 processes, find_unused_parameters=False: trained {report.scenario.steps} "
                           f"steps on every rank; ranks agree on parameters: {report.ranks_agree}")
 
 

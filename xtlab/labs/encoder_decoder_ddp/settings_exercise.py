@@ -36,12 +36,13 @@ def check_ddp_settings_for_layer_dropout(ddp_settings_for_layer_dropout: Callabl
     report = run_scenarios(settings_scenario(settings))["your_settings"]
     skips = "; ".join(f"rank {rank} skipped {list(per_rank)}" for rank, per_rank in enumerate(report.skipped))
     if not report.ok:
-        return Verdict.try_again(f"real DDP on 2 processes with {report.scenario.settings}: {report.outcome}: "
+        return Verdict.make_try_again(f"real DDP on 2 processes with {report.scenario.settings}: {report.outcome}: "
                                  + " | ".join(rank.line() for rank in report.ranks) + f" (blocks per step: {skips})",
                                  "which setting lets a step leave some parameters without gradient, and which one "
                                  "assumes the set of used parameters never changes?")
     differing = _differing_steps(report.skipped)
-    return Verdict.passed(f"trained {_STEPS} steps on 2 real processes with layer dropout {_LAYER_DROPOUT}; the ranks "
+    return Verdict.make_pass(
+        f"trained {_STEPS} steps on 2 real processes with layer dropout {_LAYER_DROPOUT}; the ranks "
                           f"skipped different blocks at {differing} of {_STEPS} steps ({skips}); "
                           f"ranks agree on parameters: {report.ranks_agree}")
 

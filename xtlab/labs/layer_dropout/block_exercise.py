@@ -95,14 +95,14 @@ def check_layer_dropout_block(layer_dropout_block: Callable) -> Verdict:
         out, _ = _run_learner(layer_dropout_block, block, x, _P_EVAL, False, torch.Generator().manual_seed(2))
         problem = _shape_problem(out, x, where)
         if problem:
-            return Verdict.try_again(problem, hint_math)
+            return Verdict.make_try_again(problem, hint_math)
         expected = _full(block, x)
         if torch.equal(out, x):
-            return Verdict.try_again(f"{where} returned x unchanged: it skipped the block in eval mode",
+            return Verdict.make_try_again(f"{where} returned x unchanged: it skipped the block in eval mode",
                                      "layer dropout skips only in training; with training=False every block runs")
         mismatch = _math_problem(out, x, expected, block, _P_EVAL, where)
         if mismatch:
-            return Verdict.try_again(mismatch, hint_math)
+            return Verdict.make_try_again(mismatch, hint_math)
 
     # 2. training, fixed-seed draws: the library's skips and outputs, and no gradient for a skipped block
     learner_gen, library_gen = torch.Generator().manual_seed(_SEED + 3), torch.Generator().manual_seed(_SEED + 3)
@@ -115,10 +115,10 @@ def check_layer_dropout_block(layer_dropout_block: Callable) -> Verdict:
         out, got_gradient = _run_learner(layer_dropout_block, block, x, _P_TRAIN, True, learner_gen)
         problem = _shape_problem(out, x, where)
         if problem:
-            return Verdict.try_again(problem, hint_math)
+            return Verdict.make_try_again(problem, hint_math)
         expected = x if skip else _full(block, x)
         if torch.allclose(out, torch.zeros_like(x)) and skip:
-            return Verdict.try_again(f"{where} returned zeros for a skipped block",
+            return Verdict.make_try_again(f"{where} returned zeros for a skipped block",
                                      "a skipped block is the identity: the residual stream x passes through unchanged")
         learner_skipped = torch.equal(out, x)
         expected_skips.append(skip)
@@ -128,19 +128,20 @@ def check_layer_dropout_block(layer_dropout_block: Callable) -> Verdict:
         if not skip:
             mismatch = _math_problem(out, x, expected, block, _P_TRAIN, where)
             if mismatch:
-                return Verdict.try_again(mismatch, hint_math)
+                return Verdict.make_try_again(mismatch, hint_math)
         elif got_gradient:
-            return Verdict.try_again(
+            return Verdict.make_try_again(
                 f"{where}: the output equals x but the block's parameters got a gradient (zeros, not None): the "
                 "block still ran, its branch multiplied by 0",
                 "skip means not calling block.fn at all: `return x` before running it, so its .grad stays None")
     if learner_skips != expected_skips:
         inverted = [not skip for skip in expected_skips]
         if learner_skips == inverted:
-            return Verdict.try_again(f"your skips are the exact opposite of the library's over {_TRAIN_CALLS} calls: "
+            return Verdict.make_try_again(
+                f"your skips are the exact opposite of the library's over {_TRAIN_CALLS} calls: "
                                      "you skip when u >= p (probability 1 - p)",
                                      "skip when u < p, so that a block is skipped with probability p")
-        return Verdict.try_again(
+        return Verdict.make_try_again(
             f"over {_TRAIN_CALLS} training calls with p={_P_TRAIN} you skipped at calls "
             f"{[i + 1 for i, s in enumerate(learner_skips) if s]}, but the draws of the generator you were given say "
             f"{[i + 1 for i, s in enumerate(expected_skips) if s]}",
@@ -153,9 +154,9 @@ def check_layer_dropout_block(layer_dropout_block: Callable) -> Verdict:
         out, _ = _run_learner(layer_dropout_block, block, x, 0.0, True, torch.Generator().manual_seed(4))
         problem = _shape_problem(out, x, where) or _math_problem(out, x, _full(block, x), block, 0.0, where)
         if problem:
-            return Verdict.try_again(problem, hint_math)
+            return Verdict.make_try_again(problem, hint_math)
     skipped = sum(expected_skips)
-    return Verdict.passed(f"layer_dropout_block matches the library's blocks (attention and feed-forward): it never "
+    return Verdict.make_pass(f"layer_dropout_block matches the library's blocks (attention and feed-forward): it never "
                           f"skips in eval mode or at p = 0, skips exactly when the generator's draw is below p "
                           f"({skipped} of {_TRAIN_CALLS} training calls), and a skipped block gets no gradient.")
 

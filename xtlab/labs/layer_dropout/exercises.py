@@ -69,8 +69,8 @@ def check_skipped_blocks_at(skipped_blocks_at: Callable) -> Verdict:
         answer = call(skipped_blocks_at, present, list(labels), step)
         problem = _diagnose_skipped(answer, present, labels, step)
         if problem is not None:
-            return Verdict.try_again(problem, "a block was skipped at step t when present[t, j] is False")
-    return Verdict.passed(f"skipped_blocks_at is right on {len(cases)} steps, including a step with no "
+            return Verdict.make_try_again(problem, "a block was skipped at step t when present[t, j] is False")
+    return Verdict.make_pass(f"skipped_blocks_at is right on {len(cases)} steps, including a step with no "
                           "skipped block and one where every block was skipped.")
 
 
@@ -109,8 +109,9 @@ def check_expected_all_blocks_steps(expected_all_blocks_steps: Callable) -> Verd
         answer = call(expected_all_blocks_steps, num_blocks, p, steps)
         problem = _diagnose_expectation(answer, num_blocks, p, steps)
         if problem is not None:
-            return Verdict.try_again(problem, "each block runs with probability 1 - p, independently of the others")
-    return Verdict.passed(f"expected_all_blocks_steps matches steps * (1 - p) ** L on {len(_EXPECTATION_CASES)} "
+            return Verdict.make_try_again(
+                problem, "each block runs with probability 1 - p, independently of the others")
+    return Verdict.make_pass(f"expected_all_blocks_steps matches steps * (1 - p) ** L on {len(_EXPECTATION_CASES)} "
                           "settings, from 1 to 24 blocks.")
 
 

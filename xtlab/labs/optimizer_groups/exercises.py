@@ -129,10 +129,10 @@ def check_group_by_module_type(group_by_module_type: Callable[..., Any]) -> Verd
     for model_name, model in models.items():
         problem = _grade_grouping(model_name, model, group_by_module_type)
         if problem:
-            return Verdict.try_again(problem, "decide by the module that holds a parameter (Embedding, any class "
+            return Verdict.make_try_again(problem, "decide by the module that holds a parameter (Embedding, any class "
                                               "whose name contains 'Norm') and its attribute name, not by its "
                                               "full name or its number of dimensions")
-    return Verdict.passed(f"your grouping matches the reference on {len(models)} unseen models: {', '.join(models)}")
+    return Verdict.make_pass(f"your grouping matches the reference on {len(models)} unseen models: {', '.join(models)}")
 
 
 def _is_norm(module: nn.Module) -> bool:
@@ -213,10 +213,10 @@ def check_find_group_problems(find_group_problems: Callable[..., Any]) -> Verdic
         model, groups, expected = _groups_case(case)
         answer = call(find_group_problems, model, groups)
         if not isinstance(answer, Mapping) or set(answer) != {"missing", "duplicated"}:
-            return Verdict.try_again(f"find_group_problems(model, groups) returned {describe(answer)}",
+            return Verdict.make_try_again(f"find_group_problems(model, groups) returned {describe(answer)}",
                                      "return a dict with exactly two keys, 'missing' and 'duplicated'")
         if not all(isinstance(v, (list, tuple)) and all(isinstance(n, str) for n in v) for v in answer.values()):
-            return Verdict.try_again(f"find_group_problems returned {describe(answer)}",
+            return Verdict.make_try_again(f"find_group_problems returned {describe(answer)}",
                                      "each value must be a list of parameter names (str)")
         got = {key: sorted(answer[key]) for key in expected}
         if got != {key: sorted(v) for key, v in expected.items()}:
@@ -228,8 +228,8 @@ def check_find_group_problems(find_group_problems: Callable[..., Any]) -> Verdic
                         "nothing: look at each parameter")
             if any(not p.requires_grad for p in model.parameters()):
                 hint = "a frozen parameter (requires_grad=False) is left out on purpose: it is not missing"
-            return Verdict.try_again(f"case '{case}': expected {expected}, got {got}", hint)
-    return Verdict.passed(f"right on all {len(GROUP_CASES)} cases: " + "; ".join(GROUP_CASES))
+            return Verdict.make_try_again(f"case '{case}': expected {expected}, got {got}", hint)
+    return Verdict.make_pass(f"right on all {len(GROUP_CASES)} cases: " + "; ".join(GROUP_CASES))
 
 
 def _reference_find(model, groups):
@@ -284,16 +284,16 @@ def check_decay_decisions(decay_decisions: Callable[[], Mapping[str, Any]]) -> V
     groups = [kind for kind, (group, _) in _RIGHT_DECISIONS.items() if answer[kind][0] != group]
     if groups:
         kind = groups[0]
-        return Verdict.try_again(f"{len(groups)} group(s) wrong, first {kind!r} ({NEW_KINDS[kind]}): you said "
+        return Verdict.make_try_again(f"{len(groups)} group(s) wrong, first {kind!r} ({NEW_KINDS[kind]}): you said "
                                  f"{answer[kind][0]!r}",
                                  "ask what a stored 0 would mean for it: a small map, a lost datum, a dead signal, "
                                  "or the identity (section 4 computed the last two)")
     reasons = [kind for kind, (_, reason) in _RIGHT_DECISIONS.items() if answer[kind][1] != reason]
     if reasons:
         kind = reasons[0]
-        return Verdict.try_again(f"every group is right, but the reason for {kind!r} is {answer[kind][1]!r}",
+        return Verdict.make_try_again(f"every group is right, but the reason for {kind!r} is {answer[kind][1]!r}",
                                  f"pick the reason that says what decay does to it: {NEW_KINDS[kind]}")
-    return Verdict.passed(f"all {len(NEW_KINDS)} decisions and reasons right: decay pulls the stored value to 0, "
+    return Verdict.make_pass(f"all {len(NEW_KINDS)} decisions and reasons right: decay pulls the stored value to 0, "
                           "so decide by what a stored 0 means")
 
 

@@ -16,7 +16,7 @@ def check_chance_every_block_runs(chance_every_block_runs: Callable[[int, float]
         answer = call(chance_every_block_runs, num_blocks, p)
         expected = (1 - p) ** num_blocks
         if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-            return Verdict.try_again(f"chance_every_block_runs({num_blocks}, {p}) returned {describe(answer)}",
+            return Verdict.make_try_again(f"chance_every_block_runs({num_blocks}, {p}) returned {describe(answer)}",
                                      "return a number between 0 and 1")
         if not math.isclose(answer, expected, rel_tol=1e-9, abs_tol=1e-12):
             hint = "each block runs with probability 1 - p, and the blocks flip their coins independently"
@@ -24,9 +24,9 @@ def check_chance_every_block_runs(chance_every_block_runs: Callable[[int, float]
                 hint = "p ** L is the chance that every block is SKIPPED; a block runs with probability 1 - p"
             elif math.isclose(answer, 1 - p, rel_tol=1e-9):
                 hint = "that is the chance for one block; all L blocks must run"
-            return Verdict.try_again(f"chance_every_block_runs({num_blocks}, {p}) returned {answer:.4g}, expected "
+            return Verdict.make_try_again(f"chance_every_block_runs({num_blocks}, {p}) returned {answer:.4g}, expected "
                                      f"{expected:.4g}", hint)
-    return Verdict.passed(f"chance_every_block_runs matches (1 - p) ** L on {len(_CASES)} settings")
+    return Verdict.make_pass(f"chance_every_block_runs matches (1 - p) ** L on {len(_CASES)} settings")
 
 
 EXERCISES = ExerciseSet(

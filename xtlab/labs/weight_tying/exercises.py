@@ -51,19 +51,19 @@ def check_tied_linear(tied_linear: type) -> Verdict:
     a state_dict round trip, ``load_state_dict(assign=True)``, ``copy.deepcopy`` and meta -> ``to_empty``."""
     model, layer = _with_layer(tied_linear, seed=0)
     if not isinstance(layer, nn.Module):
-        return Verdict.try_again(f"TiedLinear(embedding) built {describe(layer)}, not an nn.Module",
+        return Verdict.make_try_again(f"TiedLinear(embedding) built {describe(layer)}, not an nn.Module",
                                  "subclass nn.Module and call super().__init__() first")
     hidden, embedding = _hidden(0), model.token_emb.weight
     output = call(layer, hidden, copy_args=False)
     if not _matches(output, model, hidden):
         got = tuple(output.shape) if isinstance(output, torch.Tensor) else describe(output)
-        return Verdict.try_again(f"layer(x) for x of shape {tuple(hidden.shape)} returned {got}, expected "
+        return Verdict.make_try_again(f"layer(x) for x of shape {tuple(hidden.shape)} returned {got}, expected "
                                  f"x @ embedding.weight.T of shape (2, 5, {_SIZE.num_tokens})",
                                  "F.linear(x, W) computes x @ W.T; the embedding's weight is (num_tokens, dim)")
     with torch.no_grad():
         embedding.mul_(2.0)
     if not _matches(call(layer, hidden, copy_args=False), model, hidden):
-        return Verdict.try_again("after the embedding's weight was doubled, your layer's output did not follow: "
+        return Verdict.make_try_again("after the embedding's weight was doubled, your layer's output did not follow: "
                                  "it does not follow the embedding", "read the embedding's weight inside forward")
     embedding.grad = None
     output = call(layer, hidden, copy_args=False)
@@ -71,11 +71,11 @@ def check_tied_linear(tied_linear: type) -> Verdict:
         output.sum().backward()
     expected_grad = hidden.reshape(-1, _SIZE.dim).sum(0).expand(_SIZE.num_tokens, -1)
     if embedding.grad is None or not torch.allclose(embedding.grad, expected_grad, atol=1e-5):
-        return Verdict.try_again("no gradient reached the embedding's weight through your layer (or a wrong one)",
+        return Verdict.make_try_again("no gradient reached the embedding's weight through your layer (or a wrong one)",
                                  "use the weight itself in forward: .detach() or .data cut it from autograd")
     keys = tie_keys(model)
     if keys != ["token_emb.weight"]:
-        return Verdict.try_again(f"the model's state_dict holds the tie under {keys}: a second key can disagree "
+        return Verdict.make_try_again(f"the model's state_dict holds the tie under {keys}: a second key can disagree "
                                  "with the first in a checkpoint, and safetensors refuses shared memory",
                                  "keep the embedding in a plain tuple, never as an attribute nn.Module registers")
     return _check_tied_linear_survives(tied_linear, model, hidden)
@@ -90,22 +90,22 @@ def _check_tied_linear_survives(tied_linear: type, model: nn.Module, hidden: tor
     assigned.load_state_dict(copy.deepcopy(state), assign=True)  # the embedding gets a new Parameter
     for how, other in (("a state_dict round trip", loaded), ("load_state_dict(assign=True)", assigned)):
         if not _matches(call(other.to_logits, hidden, copy_args=False), other, hidden):
-            return Verdict.try_again(f"after {how} your layer no longer multiplies by the embedding's weight",
+            return Verdict.make_try_again(f"after {how} your layer no longer multiplies by the embedding's weight",
                                      "look the weight up through the embedding at every call; never store it")
     copied = copy.deepcopy(model)
     with torch.no_grad():
         model.token_emb.weight.mul_(3.0)
         copied.token_emb.weight.add_(1.0)
     if not _matches(call(copied.to_logits, hidden, copy_args=False), copied, hidden):
-        return Verdict.try_again("after copy.deepcopy the copy's output does not read the copy's own embedding",
+        return Verdict.make_try_again("after copy.deepcopy the copy's output does not read the copy's own embedding",
                                  "hold the embedding in an object deepcopy copies (a tuple), not in a closure")
     meta, _ = _with_layer(tied_linear, seed=3, device="meta")
     meta.to_empty(device="cpu")
     meta.load_state_dict(state)
     if not _matches(call(meta.to_logits, hidden, copy_args=False), meta, hidden):
-        return Verdict.try_again("built on the meta device and allocated with to_empty, your layer lost the tie",
+        return Verdict.make_try_again("built on the meta device and allocated with to_empty, your layer lost the tie",
                                  "read the embedding's weight at call time")
-    return Verdict.passed("TiedLinear follows the embedding, passes it gradients, adds no state_dict key, and keeps "
+    return Verdict.make_pass("TiedLinear follows the embedding, passes it gradients, adds no state_dict key, and keeps "
                           "the tie through a state_dict round trip, assign=True, deepcopy and meta -> to_empty")
 
 
@@ -192,9 +192,9 @@ def check_tie_state(tie_state: Callable[[torch.Tensor, torch.Tensor], str]) -> V
         expected = pair_verdict(a, b)  # judged before the learner's code could touch a or b
         answer = call(tie_state, a, b, copy_args=False)  # a copy would not keep the identity being tested
         if answer != expected:
-            return Verdict.try_again(f"for {description} you answered {describe(answer)}, expected {expected!r}",
+            return Verdict.make_try_again(f"for {description} you answered {describe(answer)}, expected {expected!r}",
                                      _HINTS[expected])
-    return Verdict.passed("tie_state tells tied, half-tied and untied apart on all five pairs")
+    return Verdict.make_pass("tie_state tells tied, half-tied and untied apart on all five pairs")
 
 
 def _tie_state_reference(a, b):
@@ -225,22 +225,24 @@ def check_save_and_load(save_and_load: Callable) -> Verdict:
             result = call(save_and_load, source, folder, build)
             wrote = bool(os.listdir(folder))
         if not any(result is model for model in built):
-            return Verdict.try_again(f"for a {STYLES[style]} model save_and_load returned {describe(result)}, not "
+            return Verdict.make_try_again(f"for a {STYLES[style]} model save_and_load returned {describe(result)}, not "
                                      "the model build() made", "call build() once, load into it, and return it")
         if not wrote:
-            return Verdict.try_again(f"for a {STYLES[style]} model no file was written in folder",
+            return Verdict.make_try_again(f"for a {STYLES[style]} model no file was written in folder",
                                      "save the model to a file in the folder you are given, then load that file")
         with torch.no_grad():
             same = torch.allclose(result.eval()(tokens), source.eval()(tokens))
         if not same:
-            return Verdict.try_again(f"for a {STYLES[style]} model the loaded model's logits differ from the saved "
+            return Verdict.make_try_again(
+                f"for a {STYLES[style]} model the loaded model's logits differ from the saved "
                                      "model's", "every weight must be saved and loaded, the output's too")
         verdict, expected = tie_verdict(result), tie_verdict(build_model(style, size=_SIZE))
         if verdict != expected:
-            return Verdict.try_again(f"for a {STYLES[style]} model the loaded embedding and output are {verdict}, but "
+            return Verdict.make_try_again(
+                f"for a {STYLES[style]} model the loaded embedding and output are {verdict}, but "
                                      f"a freshly built one is {expected}",
                                      "load_state_dict(assign=True) swaps in new Parameters; copy into the old ones")
-    return Verdict.passed(f"save_and_load restores the logits and the tie for {', '.join(REPAIR_STYLES)}")
+    return Verdict.make_pass(f"save_and_load restores the logits and the tie for {', '.join(REPAIR_STYLES)}")
 
 
 def _save_and_load_reference(model, folder, build):

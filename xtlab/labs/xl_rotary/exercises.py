@@ -53,20 +53,20 @@ def check_memory_positions(positions_with_memory: Callable[[int, int], list[int]
         given = call(positions_with_memory, m, t)
         answer = _as_int_list(given)
         if answer is None:
-            return Verdict.try_again(f"positions_with_memory({m}, {t}) returned {describe(given)}",
+            return Verdict.make_try_again(f"positions_with_memory({m}, {t}) returned {describe(given)}",
                                      "return a list of ints (or a 1-D integer tensor), one position per key")
         if len(answer) != m + t:
-            return Verdict.try_again(f"positions_with_memory({m}, {t}) returned {len(answer)} positions",
+            return Verdict.make_try_again(f"positions_with_memory({m}, {t}) returned {len(answer)} positions",
                                      f"there are M + T = {m + t} keys, one position each")
         gap = segment_attention_gap(answer, m, t)
         if gap >= EXACT_TOLERANCE:
-            return Verdict.try_again(f"for M={m}, T={t} you gave {answer}: the segment's attention output differs "
+            return Verdict.make_try_again(f"for M={m}, T={t} you gave {answer}: the segment's attention output differs "
                                      f"from the full pass by up to {shown_diff(gap)}", _position_hint(answer, m, t))
         shifts.add(answer[0] + m)
     cases = [f"(M={m}, T={t})" for m, t in POSITION_CASES]
     if shifts == {0}:
-        return Verdict.passed(f"arange(-M, T): the segment reproduces the full pass for {', '.join(cases)}.")
-    return Verdict.passed(f"your positions are arange(-M, T) shifted by {sorted(shifts)}: rotary sees only "
+        return Verdict.make_pass(f"arange(-M, T): the segment reproduces the full pass for {', '.join(cases)}.")
+    return Verdict.make_pass(f"your positions are arange(-M, T) shifted by {sorted(shifts)}: rotary sees only "
                           f"differences, so the segment reproduces the full pass for {', '.join(cases)}.")
 
 
@@ -82,7 +82,7 @@ def _checked_mask(memory_mask: Callable[[Tensor], Tensor], seen: list[Tensor]) -
         b, m = mem.shape[:2]
         if not isinstance(given, Tensor) or given.dtype != torch.bool or tuple(given.shape) != (b, m):
             shape = tuple(given.shape) if isinstance(given, Tensor) else None
-            raise _BadAnswer(Verdict.try_again(
+            raise _BadAnswer(Verdict.make_try_again(
                 f"memory_mask(mem) with mem of shape {tuple(mem.shape)} returned {describe(given)}"
                 + (f" of shape {shape}" if shape is not None else ""),
                 f"return a bool tensor of shape (b, M) = {(b, m)}: one flag per slot, reduced over the features"))
@@ -101,7 +101,7 @@ def check_memory_mask(memory_mask: Callable[[Tensor], Tensor]) -> Verdict:
         return bad.verdict
     wrong = [row for row, gap in gaps.items() if gap >= EXACT_TOLERANCE]
     if not wrong:
-        return Verdict.passed(f"each row matches its own full pass ({'; '.join(MASK_ROWS)}).")
+        return Verdict.make_pass(f"each row matches its own full pass ({'; '.join(MASK_ROWS)}).")
     measured = "; ".join(f"{row}: max |diff| {shown_diff(gaps[row])}" for row in wrong)
     masks = torch.cat(seen)
     if bool(masks.all()) or not bool(masks.any()):
@@ -111,7 +111,7 @@ def check_memory_mask(memory_mask: Callable[[Tensor], Tensor]) -> Verdict:
         hint = "the real memory slots are hidden: is the mask inverted? True means the slot may be attended"
     else:
         hint = "decide per slot, not per row: a half-filled buffer has zero slots and real slots side by side"
-    return Verdict.try_again(f"rows that differ from their full pass: {measured}", hint)
+    return Verdict.make_try_again(f"rows that differ from their full pass: {measured}", hint)
 
 
 def _reference_update(mem: Tensor | None, hidden: Tensor, max_mem_len: int) -> Tensor:
@@ -158,10 +158,10 @@ def check_update_memory(update_memory: Callable[[Tensor | None, Tensor, int], Te
                     answer = call(update_memory, old, hidden, max_mem_len)
                 if not isinstance(answer, Tensor) or answer.ndim != 3 or answer.shape[2] != hidden.shape[2] \
                         or answer.dtype != hidden.dtype:
-                    return Verdict.try_again(f"update_memory returned {describe(answer)}",
+                    return Verdict.make_try_again(f"update_memory returned {describe(answer)}",
                                              "return a tensor (b, positions, dim) of the hidden states' dtype")
                 if answer.requires_grad:
-                    return Verdict.try_again(
+                    return Verdict.make_try_again(
                         "the new memory still requires grad: you forgot detach, so the next segment's backward pass "
                         "would run back through every earlier segment", "end with .detach()")
                 expected = _reference_update(old, hidden, max_mem_len)
@@ -173,10 +173,11 @@ def check_update_memory(update_memory: Callable[[Tensor | None, Tensor, int], Te
             mems = new_mems
         if worst >= EXACT_TOLERANCE or hint:
             against = "one full pass" if max_mem_len == 64 else "the reference sliding window"
-            return Verdict.try_again(f"with max_mem_len={max_mem_len}, {num_segments} segments of {segment_len} with "
+            return Verdict.make_try_again(
+                f"with max_mem_len={max_mem_len}, {num_segments} segments of {segment_len} with "
                                      f"your memories differ from {against} by up to {shown_diff(worst)}",
                                      hint or "concatenate [mem ; hidden] along dim 1 and keep the last max_mem_len")
-    return Verdict.passed(f"{num_segments} segments of {segment_len} with your memories equal one full pass "
+    return Verdict.make_pass(f"{num_segments} segments of {segment_len} with your memories equal one full pass "
                           "(max_mem_len 64) and the reference sliding window (max_mem_len 7), detached.")
 
 
