@@ -39,6 +39,18 @@ from xtlab.model.rotary import MEM_POSITION_MODES
 
 MEM_RECORD_STAGES = ("normed", "residual")
 
+
+def update_memory(mem: Tensor | None, recorded: Tensor, max_mem_len: int) -> Tensor:
+    """One layer's next memory: the last ``max_mem_len`` positions of ``[mem ; recorded]``, detached.
+
+    ``max_mem_len=0`` keeps nothing (a slice ``[:, -max_mem_len:]`` would keep everything, since ``-0 == 0``).
+
+    Shape: mem (b, M, dim) or None, recorded (b, T, dim) -> (b, min(M + T, max_mem_len), dim).
+    """
+    check_int("max_mem_len", max_mem_len, minimum=0)
+    both = recorded if mem is None else torch.cat((mem, recorded), dim=1)
+    return both[:, both.shape[1] - min(max_mem_len, both.shape[1]):].detach()
+
 # every keyword AttentionLayers takes, for the did-you-mean suggestion of a misspelt one
 ACCEPTED_KEYWORDS = (
     "dim", "depth", "heads", "causal", "rotary_pos_emb", "rotary_emb_dim", "attn_dim_head", "layer_dropout",
@@ -193,8 +205,7 @@ class AttentionLayers(nn.Module):
                 normed = block.norm(x)
                 if return_mems:
                     recorded = (normed if self.mem_record == "normed" else x)[:, record_from:]
-                    both = recorded if mem is None else torch.cat((mem, recorded), dim=1)
-                    new_mems.append(both[:, max(both.shape[1] - max_mem_len, 0):].detach())
+                    new_mems.append(update_memory(mem, recorded, max_mem_len))
                 if not skip:
                     x = x + block.fn(normed, mem=mem, key_mask=key_mask)
             elif skip:
