@@ -14,6 +14,9 @@
 # weight decay on the wrong parameters, and parameters that break distributed training — on xtlab's model and on
 # the real `x-transformers` package.
 #
+# Each lab answers one public technical article (in Chinese); the course's English page for each, with its
+# claims numbered, is in [`xtlab/articles/`](../xtlab/articles/README.md): the labs' audits cite those numbers.
+#
 # This notebook takes about 10 minutes. Run the cells from top to bottom (**Run → Run All Cells**).
 
 # %% [markdown]
@@ -73,37 +76,44 @@ print("\n".join(lab.lab_area_lines()))
 lab.plot_model_map(map_rows)
 
 # %% [markdown]
-# ## How the panels work
-#
-# Each lab has panels like the one below: controls on top, a plot and a short summary under them. Move a slider
-# and the plot re-draws. The panel only *calls* functions from `xtlab`, so everything it shows can also be computed
-# in a plain cell, as the cell after it does.
-#
-# This one answers a question from lab 01: if each of L blocks is skipped with probability p, how often does a
-# forward pass run every block?
-
-# %%
-panel = lab.tour_panel()
-panel
-
-# %% [markdown]
-# The same numbers without a widget: the panel's `compute` function, called directly.
-
-# %%
-probs = lab.all_blocks_probability(p=0.1, max_blocks=12)
-print(f"p=0.1: P(no block skipped) is {probs[0]:.3f} for 1 block and {probs[-1]:.3f} for 12 blocks")
-
-# %% [markdown]
 # ## How predictions work
 #
 # Before a cell computes something surprising, a lab asks you to commit to an answer: pick one and press
-# **Commit**. The next cell computes the answer and reveals it next to yours (on a page without a kernel the
-# reveal stays folded until you open it).
+# **Commit**, or, where widgets do not show (VS Code, Colab without widgets, a console), commit in code as the
+# question says, e.g. `depth_question.commit("less likely than not")`. Nothing that gives the answer away shows
+# before you commit: the cells that would are held back until then, and the reveal says how to commit.
+#
+# A question from lab 01: if each of L blocks is skipped with probability p, how often does a forward pass run
+# every block?
 
 # %%
 depth_question = predict("With p = 0.1, is a step that runs all 12 blocks more likely than not?",
                          {"more likely than not": True, "less likely than not": False})
 depth_question
+
+# %% [markdown]
+# ## How the panels work
+#
+# Each lab has panels like the one below: controls on top, a plot and a short summary under them. Move a slider
+# and the plot re-draws. The panel only *calls* functions from `xtlab`, so everything it shows can also be computed
+# in a plain cell, as the cell after it does. This panel plots the answer to the question above, so it shows once
+# you have committed.
+
+# %%
+panel = lab.tour_panel()
+depth_question.gate(lambda: panel, what="the panel")
+
+# %% [markdown]
+# The same numbers without a widget: the panel's `compute` function, called directly (held back too).
+
+# %%
+probs = lab.all_blocks_probability(p=0.1, max_blocks=12)
+depth_question.gate(lambda: print(f"p=0.1: P(no block skipped) is {probs[0]:.3f} for 1 block and {probs[-1]:.3f} "
+                                  "for 12 blocks"), what="the probabilities")
+
+# %% [markdown]
+# The reveal computes the answer and judges your prediction (on a page without a kernel it stays folded until
+# you open it):
 
 # %%
 depth_question.reveal(bool(probs[-1] > 0.5), why=f"(1 - 0.1)^12 = {probs[-1]:.3f}")

@@ -19,8 +19,8 @@ def test_without_a_commitment_the_reveal_says_how_to_commit_and_never_the_answer
     reveal = question.reveal(1 + 1 == 2, why="arithmetic")
     assert reveal.answer is None and reveal.right is None
     for view in (repr(reveal), reveal._repr_html_()):
-        assert "Answer" not in view and "arithmetic" not in view and "question.commit(" in view
-    assert "question.commit('equal')" in repr(reveal)
+        assert "Answer" not in view and "arithmetic" not in view and ".commit(label)" in view
+        assert "equal" not in view.replace("Equal?", "")  # no choice is named, so none is favoured
 
 
 def test_a_committed_prediction_is_judged_and_locks_the_widget():

@@ -73,10 +73,9 @@ class Prediction(widgets.VBox):
         self.commit(self.radio.value)
 
     def how_to_commit(self) -> str:
-        """One line: the two ways to commit (the button, or code)."""
-        first = next(iter(self.choices))
-        return (f"commit a prediction first (the button above, or in code: question.commit({first!r}) with one of "
-                f"{list(self.choices)}), then run this cell again")
+        """One line: the two ways to commit (the button, or code); it names no choice, so it favours none."""
+        return ("commit a prediction first (the button above, or in code: the question's .commit(label) with one of "
+                "its labels), then run this cell again")
 
     def reveal(self, computed: Any, why: str = "") -> Reveal:
         """The reveal of the answer whose value equals ``computed`` (raises ValueError when none does)."""
