@@ -36,5 +36,6 @@ html_theme_options = {
     "launch_buttons": {"binderhub_url": "https://mybinder.org", "colab_url": "https://colab.research.google.com",
                        "notebook_interface": "jupyterlab"},
 }
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["xtlab.css"]  # long lines and prediction texts shown whole
 html_context = {"default_mode": "light"}  # a set mode: the theme logs no "invalid theme mode" on a first visit

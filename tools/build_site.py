@@ -22,8 +22,10 @@ from teaching_guide import guide_markdown  # noqa: E402  (a sibling script, not 
 
 
 def stage(target: Path) -> None:
-    """docs/ and both editions' notebooks, laid out as in the repository, plus the generated teacher guide."""
+    """docs/, the article pages and both editions' notebooks, laid out as in the repository, plus the generated
+    teacher guide."""
     shutil.copytree(REPO / "docs", target, dirs_exist_ok=True)
+    shutil.copytree(REPO / "xtlab" / "articles", target / "xtlab" / "articles")  # the pages the notebooks link
     (target / "teaching_by_lab.md").write_text(guide_markdown())
     for folder in ("notebooks", "solutions"):
         (target / folder).mkdir(exist_ok=True)
@@ -38,9 +40,15 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         source = Path(scratch) / "src"
         stage(source)
+        # myst-nb writes its execution folder beside the output folder: build in the scratch folder, so nothing
+        # lands in the checkout (git status stays clean), then move the pages to --output
+        built = Path(scratch) / "build" / "html"
         command = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(REPO / "docs"), str(source),
-                   str(args.output)]
+                   str(built)]
         result = subprocess.run(command)
+        if result.returncode == 0:
+            shutil.rmtree(args.output, ignore_errors=True)
+            shutil.copytree(built, args.output)
     if result.returncode == 0:
         print(f"site built in {args.output} (open {args.output / 'index.html'})")
     return result.returncode

@@ -22,12 +22,49 @@ from e2e_paths import REPO
 pytestmark = pytest.mark.e2e
 
 
+def checkout_status() -> str:
+    return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO, capture_output=True,
+                          text=True, check=True).stdout
+
+
+BUILD_CHANGES: dict[str, str] = {}
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     output = tmp_path_factory.mktemp("site") / "html"
+    before = checkout_status()
     subprocess.run([sys.executable, str(REPO / "tools" / "build_site.py"), "--output", str(output)], check=True,
                    timeout=600)
+    BUILD_CHANGES["before"], BUILD_CHANGES["after"] = before, checkout_status()
     return output
+
+
+def test_building_the_site_leaves_the_checkout_as_it_was(site):
+    assert BUILD_CHANGES["after"] == BUILD_CHANGES["before"]
+
+
+def predictions_stored(notebook: Path) -> list[str]:
+    """The whole plain text of every prediction a stored notebook shows."""
+    cells = json.loads(notebook.read_text())["cells"]
+    texts = ["".join(output.get("data", {}).get("text/plain", "")) for cell in cells
+             for output in cell.get("outputs", [])]
+    return [text for text in texts if text.startswith("Predict:")]
+
+
+def test_predictions_and_long_lines_are_shown_whole(site, served, browser_page):
+    problems = []
+    for folder in ("notebooks", "solutions"):
+        for notebook in sorted((REPO / folder).glob("*.ipynb")):
+            browser_page.goto(f"{served}/{folder}/{notebook.stem}.html", wait_until="load", timeout=30_000)
+            page_text = " ".join(browser_page.inner_text("body").split())
+            for prediction in predictions_stored(notebook):
+                if " ".join(prediction.split()) not in page_text:
+                    problems.append(f"{folder}/{notebook.stem}: prediction not shown whole: {prediction[:80]!r}")
+            clipped = browser_page.eval_on_selector_all(
+                "pre", "blocks => blocks.filter(b => b.scrollWidth > b.clientWidth + 1).map(b => b.innerText)")
+            problems += [f"{folder}/{notebook.stem}: a line is clipped in {text[:60]!r}" for text in clipped]
+    assert problems == [], "\n".join(problems)
 
 
 @pytest.fixture(scope="module")

@@ -132,11 +132,9 @@ def compare_gradients(got: Sequence[torch.Tensor | None], expected: Sequence[tor
 
 
 class CallCounter:
-    """Counts the forward calls of named modules while active (forward pre-hooks, removed on exit)::
+    """Counts the forward calls of named modules while active (forward pre-hooks, removed on exit).
 
-        with CallCounter({"block 0": blocks[0]}) as calls:
-            ...
-        calls.counts["block 0"]
+    Use it as ``with CallCounter({"block 0": blocks[0]}) as calls: ...``, then read ``calls.counts["block 0"]``.
     """
 
     def __init__(self, modules: Mapping[str, nn.Module]):

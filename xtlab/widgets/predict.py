@@ -98,6 +98,13 @@ class Prediction(widgets.VBox):
         check_str("what", what)
         return Gated(self, render, what)
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict | None:
+        # ipywidgets clips the plain-text view at 110 characters: a static page (the site, GitHub) needs it whole
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is not None:
+            bundle["text/plain"] = repr(self)
+        return bundle
+
     def __repr__(self) -> str:
         # what a static page and nbval show: the question and the choices, never the answer
         lines = [f"Predict: {self.question}"] + [f"  - {label}" for label in self.choices]
