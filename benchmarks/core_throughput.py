@@ -98,6 +98,28 @@ def step_flops(model: nn.Module, case: Case) -> float:
     return float(dense + attention)
 
 
+# Dense (no sparsity) bf16 tensor-core peaks in TFLOP/s, from the vendors' data sheets, by a name fragment
+# torch.cuda.get_device_name() reports. The share of peak is achieved model TFLOP/s over this number.
+DENSE_BF16_PEAK_TFLOPS = (
+    ("H200", 989.0),
+    ("H100 PCIe", 756.0),
+    ("H100", 989.0),  # SXM
+    ("A100", 312.0),
+    ("L40S", 362.0),
+    ("L4", 121.0),
+    ("A10G", 70.0),
+    ("RTX 4090", 165.0),
+)
+
+
+def dense_bf16_peak(device_name: str) -> tuple[str, float] | None:
+    """(table entry, peak TFLOP/s) for a device name, or None when the table has no entry for it."""
+    for fragment, peak in DENSE_BF16_PEAK_TFLOPS:
+        if fragment in device_name:
+            return fragment, peak
+    return None
+
+
 def check_parameter_counts(counts: dict[str, int], tolerance: float = 0.0) -> None:
     """Raise unless every library's parameter count is within ``tolerance`` of xtlab's."""
     reference = counts["xtlab"]
@@ -254,6 +276,15 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if out_of_memory:
         notes.append(f"out of memory, not measured: {', '.join(out_of_memory)}.")
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        peak = dense_bf16_peak(name)
+        if peak is None:
+            notes.append(f"{name}: no dense bf16 peak in the table, so no share of peak.")
+        else:
+            share = target["xtlab"]["tflops"] / peak[1]
+            notes.append(f"share of dense bf16 peak on {name} (table entry {peak[0]}: {peak[1]:g} TFLOP/s): xtlab "
+                         f"{share:.1%} at {target_case.name} (goal >= 50%: {verdict(share >= 0.5)}).")
     precision = "bf16 autocast" if device.type == "cuda" else "fp32"
     print(report(f"Core throughput, forward + backward ({device.type}, {precision})", machine_info(str(device)),
                  results_table(rows), notes))

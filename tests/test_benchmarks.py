@@ -87,6 +87,27 @@ def test_core_profile_splits_shared_kernels_from_the_rest(bench):
     assert "**shared kernels**" in table and "`aten::mm`" in table
 
 
+def test_step_flops_equal_a_hand_count(bench):
+    core = bench["core_throughput"]
+    case = core.Case("tiny", dim=32, depth=1, heads=2, seq_len=16, batch=2, vocab=64)
+    model = core.build_model("xtlab", case)
+    # by hand: norms 3 x 32, to_qkv 384 x 32, to_out 32 x 128, feed-forward 128 x 32 + 128 and 32 x 128 + 32,
+    # to_logits 64 x 32 (the token embedding is a lookup, not a matmul); 2 x 16 = 32 tokens
+    non_embedding = 3 * 32 + 384 * 32 + 32 * 128 + (128 * 32 + 128) + (32 * 128 + 32) + 64 * 32
+    assert non_embedding == 26_880
+    dense = 6 * non_embedding * 32
+    attention = 6 * 1 * 2 * 16 * 16 * (2 * 64)  # depth x batch x queries x keys x heads * dim_head, causal half
+    assert core.step_flops(model, case) == dense + attention == 5_554_176
+
+
+def test_peak_table_finds_the_gpu_by_name(bench):
+    core = bench["core_throughput"]
+    assert core.dense_bf16_peak("NVIDIA H200") == ("H200", 989.0)
+    assert core.dense_bf16_peak("NVIDIA H100 PCIe") == ("H100 PCIe", 756.0)
+    assert core.dense_bf16_peak("NVIDIA H100 80GB HBM3") == ("H100", 989.0)
+    assert core.dense_bf16_peak("Some other card") is None
+
+
 def test_parameter_mismatch_is_refused(bench):
     with pytest.raises(ValueError, match="configurations differ"):
         bench["core_throughput"].check_parameter_counts({"xtlab": 100, "x-transformers": 120})
