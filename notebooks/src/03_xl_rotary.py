@@ -3,8 +3,9 @@
 #
 # Transformer-XL recurrence lets each attention layer keep the hidden states of the previous segment as
 # *memories* that the current tokens can attend to. Combined with rotary position embeddings, a user found that
-# `mems=None` and explicit all-zero memories gave different outputs. An article (file 004 in `shared/articles`)
-# blamed three things: memory positions, the memory mask, and the normalisation stage of memories.
+# `mems=None` and explicit all-zero memories gave different outputs. [Article 004](../xtlab/articles/004_xl_rotary.md)
+# (its claims, numbered, are on that page) blamed three things: memory positions, the memory mask, and the
+# normalisation stage of memories. This lab tries each one.
 #
 # **Objectives.** After this lab you can
 #
@@ -23,7 +24,7 @@
 import torch
 
 from xtlab import default_device, describe_device
-from xtlab.course import ArticleAudit, Claim, verdict_of
+from xtlab.course import ArticleAudit, Claim, predict_verdicts, verdict_of
 from xtlab.labs import xl_rotary as lab
 from xtlab.model import AttentionLayers
 from xtlab.model.attention import SelfAttention
@@ -86,17 +87,23 @@ design_question
 
 # %%
 panel = lab.designs_panel()
-panel
+design_question.gate(lambda: panel, what="the panel of the four designs")
 
 # %%
 designs = lab.all_designs(segment_len=8, num_segments=4, max_mem_len=64)
-for proof in designs:
-    print(f"{proof.label:<46} ({lab.DESIGNS[proof.label].who}): worst |segmented - full| "
-          f"{lab.shown_diff(proof.worst)}, equal: {proof.equal}")
 untrained = {p.label: p for p in lab.all_designs(unit_gains=True)}
 twice = untrained["record after the norm, normalise again at use"]
-print(f"with every norm gain at 1, normalising twice is off by only {lab.shown_diff(twice.worst)}, still not "
-      f"equal: {not twice.equal}")
+
+
+def show_designs():
+    for proof in designs:
+        print(f"{proof.label:<46} ({lab.DESIGNS[proof.label].who}): worst |segmented - full| "
+              f"{lab.shown_diff(proof.worst)}, equal: {proof.equal}")
+    print(f"with every norm gain at 1, normalising twice is off by only {lab.shown_diff(twice.worst)}, still not "
+          f"equal: {not twice.equal}")
+
+
+design_question.gate(show_designs, what="the table of the four designs")
 
 # %%
 keep = frozenset(proof.label for proof in designs if proof.equal)
@@ -141,14 +148,20 @@ position_question
 
 # %%
 panel = lab.positions_panel()
-panel
+position_question.gate(lambda: panel, what="the panel of the three numberings")
 
 # %%
 schemes = lab.position_schemes(num_mems=4, seq_len=8)
-for scheme, positions in schemes.positions.items():
-    print(f"{scheme:<22} {positions}")
-    print(f"{'':<22} offsets of the full pass: {schemes.offsets_kept[scheme]}; max |segment - full| "
-          f"{lab.shown_diff(schemes.gap[scheme])}; equal: {schemes.agrees[scheme]}")
+
+
+def show_schemes():
+    for scheme, positions in schemes.positions.items():
+        print(f"{scheme:<22} {positions}")
+        print(f"{'':<22} offsets of the full pass: {schemes.offsets_kept[scheme]}; max |segment - full| "
+              f"{lab.shown_diff(schemes.gap[scheme])}; equal: {schemes.agrees[scheme]}")
+
+
+position_question.gate(show_schemes, what="the table of the three numberings")
 
 # %%
 agreeing = tuple(scheme for scheme, ok in schemes.agrees.items() if ok)
@@ -179,17 +192,23 @@ zero_question
 
 # %%
 panel = lab.empty_memories_panel()
-panel
+zero_question.gate(lambda: panel, what="the attention-weights panel")
 
 # %%
 empty = lab.empty_memories(num_mems=4, seq_len=8)
-for setting, name in (("mask on", "slot mask"), ("mask off", "no mask")):
-    print(f"{name}: max |logits(zero mems) - logits(mems=None)| {lab.shown_diff(empty.max_abs_diff[setting])}; "
-          f"weight on memory columns per query {empty.memory_weight[setting]:.2f}")
-print("rebuilt weights reproduce the layer's output:", empty.weights_reproduce_layer)
 xt_zero = lab.xtransformers_zero_memories(num_mems=4, seq_len=8)
-print(f"installed x-transformers: without mem_masks {lab.shown_diff(xt_zero['no mem_masks'])}; with an all-False "
-      f"mem_masks {lab.shown_diff(xt_zero['all-False mem_masks'])}")
+
+
+def show_empty():
+    for setting, name in (("mask on", "slot mask"), ("mask off", "no mask")):
+        print(f"{name}: max |logits(zero mems) - logits(mems=None)| {lab.shown_diff(empty.max_abs_diff[setting])}; "
+              f"weight on memory columns per query {empty.memory_weight[setting]:.2f}")
+    print("rebuilt weights reproduce the layer's output:", empty.weights_reproduce_layer)
+    print(f"installed x-transformers: without mem_masks {lab.shown_diff(xt_zero['no mem_masks'])}; with an "
+          f"all-False mem_masks {lab.shown_diff(xt_zero['all-False mem_masks'])}")
+
+
+zero_question.gate(show_empty, what="the measured differences")
 
 # %%
 moved = lab.shown_diff(empty.max_abs_diff["mask off"])
@@ -197,6 +216,25 @@ zero_question.reveal(empty.max_abs_diff["mask off"] < lab.EXACT_TOLERANCE,
                      why=f"without the mask the zero keys take {empty.memory_weight['mask off']:.2f} of each "
                          f"query's attention weight; the logits move by {moved}")
 
+# %% [markdown]
+# The article names three causes of this mismatch: discontinuous rotary positions, a mask that cannot tell no
+# memory from zero memory, and memories stored and used at different normalisation stages. Each one can be tried on
+# the mismatch itself: the same zero memories, without a mask, under both numberings of the memory keys and under
+# all four recording designs of section 2; then with the slot mask.
+
+# %%
+causes = lab.zero_memory_causes(num_mems=4, seq_len=8)
+for mode, cause_gap in causes.by_positions.items():
+    print(f"positions {mode:<11} no mask: max |zero mems - mems=None| {lab.shown_diff(cause_gap)}")
+for design, cause_gap in causes.by_design.items():
+    print(f"{design:<46} no mask: max |zero mems - mems=None| {lab.shown_diff(cause_gap)}")
+print(f"slot mask (continuous positions, xtlab's design): max |zero mems - mems=None| "
+      f"{lab.shown_diff(causes.masked)}")
+
+# %% [markdown]
+# A zero memory gives zero keys and zero values: rotating zero at any position gives zero, and xtlab's norms have
+# no bias, so normalising zero at any stage gives zero. Only the mask changes anything.
+#
 # %% [markdown]
 # Where must the mask decide: per slot, per row, or once for the whole tensor? One batch of three rows answers it:
 # a fresh sequence (all-zero memory), a continuing one (full memory), and one whose memory buffer is only partly
@@ -236,15 +274,21 @@ routing_question
 
 # %%
 routings = {library: lab.memory_routing(library, dropped_layer=0, depth=3) for library in lab.LIBRARIES}
-for library, r in routings.items():
-    received = ["none" if got is None else got for got in r.received]
-    print(f"{library} {r.version}: dropped layers {list(r.dropped)}; layers 0..2 received memories {received}")
-    print(f"    {r.returned_count} memories returned; they continue memories {list(r.returned_old)} with the hidden "
-          f"states of layers {list(r.returned_new)}; each layer keeps its own: {r.each_layer_gets_its_own}")
 xt = routings["x-transformers"]
-status = "fixed" if xt.each_layer_gets_its_own else "still present"
-print(f"x-transformers {xt.version}: the misrouting is {status}; layers that ran with another layer's memory: "
-      f"{list(xt.misrouted)}")
+
+
+def show_routings():
+    for library, r in routings.items():
+        received = ["none" if got is None else got for got in r.received]
+        print(f"{library} {r.version}: dropped layers {list(r.dropped)}; layers 0..2 received memories {received}")
+        print(f"    {r.returned_count} memories returned; they continue memories {list(r.returned_old)} with the "
+              f"hidden states of layers {list(r.returned_new)}; each layer keeps its own: {r.each_layer_gets_its_own}")
+    status = "fixed" if xt.each_layer_gets_its_own else "still present"
+    print(f"x-transformers {xt.version}: the misrouting is {status}; layers that ran with another layer's memory: "
+          f"{list(xt.misrouted)}")
+
+
+routing_question.gate(show_routings, what="which memory each layer received")
 
 # %%
 routing_question.reveal(xt.received[1], why=f"layer 0 skipped its pop, so layer 1 popped the first memory in the "
@@ -262,43 +306,69 @@ panel
 # %% [markdown]
 # ## 6. Audit the article
 #
-# Each claim of the article, paraphrased, with the verdict computed from the cells above. Its closing claims
-# (better convergence, a much longer effective context) are not measured in this lab.
+# The claims of [article 004](../xtlab/articles/004_xl_rotary.md), cited by their numbers on that page. Commit a
+# verdict for each first (the rules are printed with the question), then run the audit: every verdict is computed
+# from the cells above. Claim 12 (a markedly larger effective context window) is not measured in this lab.
+
+# %%
+audit_question = predict_verdicts("004", list(range(1, 12)))
+audit_question
 
 # %%
 article_gap = lab.segment_attention_gap(lab.article_order(2, 5), num_mems=2, seq_len=5)
 tol = lab.EXACT_TOLERANCE
 design_ok = {p.label: p.equal for p in designs}
 whole_tensor = mask_gaps["one flag for the whole tensor: torch.any(mem)"]
-ArticleAudit("004 (XL recurrence with rotary embeddings in x-transformers)", (
-    Claim("Without a mask, mems=None and explicit all-zero memories give different outputs.",
-          verdict_of(empty.max_abs_diff["mask off"] >= tol and xt_zero["no mem_masks"] >= tol),
-          f"xtlab without a mask: {lab.shown_diff(empty.max_abs_diff['mask off'])}; installed x-transformers without "
-          f"mem_masks: {lab.shown_diff(xt_zero['no mem_masks'])} (section 4)."),
-    Claim("Memory keys need negative positions so that their positions continue into the current tokens'.",
-          verdict_of(gap["arange(-M, T)"] < tol and gap["both from 0 (overlap)"] >= tol,
-                     caveat=gap["arange(0, M + T)"] < tol),
+unmasked = empty.max_abs_diff["mask off"]
+continuous = lab.segmented_vs_full()
+audit_question.reveal(ArticleAudit("004", (
+    Claim(1, verdict_of(unmasked >= tol and xt_zero["no mem_masks"] >= tol),
+          f"xtlab without a mask: {lab.shown_diff(unmasked)}; installed x-transformers without mem_masks: "
+          f"{lab.shown_diff(xt_zero['no mem_masks'])} (section 4)."),
+    Claim(2, verdict_of(causes.by_positions["continuous"] < tol and causes.by_positions["restart"] < tol),
+          f"zero memories give zero keys, whatever their positions: the mismatch is "
+          f"{lab.shown_diff(causes.by_positions['continuous'])} with continuous positions and "
+          f"{lab.shown_diff(causes.by_positions['restart'])} with restarted ones (section 4). Discontinuous "
+          f"positions break segmented = full instead (section 3)."),
+    Claim(3, verdict_of(unmasked >= tol and causes.masked < tol),
+          f"the slot mask alone takes the mismatch from {lab.shown_diff(unmasked)} to "
+          f"{lab.shown_diff(causes.masked)} (section 4)."),
+    Claim(4, verdict_of(min(causes.by_design.values()) < tol),
+          f"the caller's zero memories are never recorded, and the norm of zero is zero: the mismatch is "
+          f"{lab.shown_diff(max(causes.by_design.values()))} under all four recording designs (section 4). "
+          f"Mismatched stages break segmented = full instead (section 2)."),
+    Claim(5, verdict_of(gap["arange(-M, T)"] < tol and gap["both from 0 (overlap)"] >= tol,
+                        needs_unstated_condition=gap["arange(0, M + T)"] < tol),
           f"continuity is what matters: arange(-M, T) {lab.shown_diff(gap['arange(-M, T)'])}, overlap "
-          f"{lab.shown_diff(gap['both from 0 (overlap)'])}; but arange(0, M + T), no negative position, is as exact "
-          f"({lab.shown_diff(gap['arange(0, M + T)'])}) (section 3)."),
-    Claim("For 2 memories and 5 tokens the positions are [-1, -2, 0, 1, 2, 3, 4].",
-          verdict_of(article_gap < tol),
+          f"{lab.shown_diff(gap['both from 0 (overlap)'])}; arange(0, M + T), with no negative position, is as "
+          f"exact ({lab.shown_diff(gap['arange(0, M + T)'])}) (section 3).",
+          condition="the current tokens are numbered from 0; rotary sees only differences"),
+    Claim(6, verdict_of(article_gap < tol),
           f"that order is newest-first; keys are stored oldest first, and one head with it differs from the full "
           f"pass by {lab.shown_diff(article_gap)}; arange(-2, 5) = {list(range(-2, 5))} is exact."),
-    Claim("An explicit memory mask tells no memory from zero memory; the fix decides with torch.any(mem).",
-          verdict_of(empty.max_abs_diff["mask on"] < tol,
-                     caveat=whole_tensor["fresh row: all-zero memory"] >= tol),
-          f"a per-slot mask makes zero memories equal mems=None ({lab.shown_diff(empty.max_abs_diff['mask on'])}); "
-          f"torch.any(mem) is one flag for the whole batch: a fresh row next to a continuing one is off by "
-          f"{lab.shown_diff(whole_tensor['fresh row: all-zero memory'])} (section 4)."),
-    Claim("Memories must be stored and applied at the same normalisation stage.",
-          verdict_of(design_ok["record after the norm, use as is"]
-                     and not design_ok["record before the norm, use as is"]
-                     and not design_ok["record after the norm, normalise again at use"],
-                     caveat=design_ok["record before the norm, normalise at use"]),
-          "recording before the norm and using it as is breaks the invariant, and so does normalising twice; but "
-          "recording before the norm is fine when the norm is applied at use, as x-transformers does (section 2)."),
-))
+    Claim(7, verdict_of(empty.max_abs_diff["mask on"] < tol and xt_zero["all-False mem_masks"] < tol),
+          f"with a mask hiding the zero slots they equal mems=None: xtlab "
+          f"{lab.shown_diff(empty.max_abs_diff['mask on'])}, x-transformers' all-False mem_masks "
+          f"{lab.shown_diff(xt_zero['all-False mem_masks'])}; slots the mask marks True are attended (section 4)."),
+    Claim(8, verdict_of(design_ok["record after the norm, use as is"]
+                        and design_ok["record before the norm, normalise at use"]
+                        and not design_ok["record before the norm, use as is"]
+                        and not design_ok["record after the norm, normalise again at use"]),
+          "the two designs that store and apply at one stage (both after the norm, or both before it) are exact; "
+          "storing before and applying after, or storing after and normalising again, are not (section 2)."),
+    Claim(9, verdict_of(gap["arange(-M, T)"] < tol and continuous.equal),
+          f"arange(-M, T) keeps every offset in one head ({lab.shown_diff(gap['arange(-M, T)'])}) and in the whole "
+          f"model (worst |segmented - full| {lab.shown_diff(continuous.worst)}) (sections 2 and 3)."),
+    Claim(10, verdict_of(whole_tensor["continuing row: full memory"] < tol,
+                         needs_unstated_condition=whole_tensor["fresh row: all-zero memory"] >= tol),
+          f"torch.any(mem) is one flag for the whole batch: the continuing row is exact "
+          f"({lab.shown_diff(whole_tensor['continuing row: full memory'])}), but the fresh row next to it is off "
+          f"by {lab.shown_diff(whole_tensor['fresh row: all-zero memory'])} (section 4).",
+          condition="every row of the batch has memories, or none has"),
+    Claim(11, verdict_of(empty.max_abs_diff["mask on"] < tol),
+          f"with the mask, zero memories equal mems=None to {lab.shown_diff(empty.max_abs_diff['mask on'])} "
+          f"(section 4)."),
+)))
 
 # %% [markdown]
 # ## Exercise 1: the memory positions
@@ -350,7 +420,7 @@ lab.check("memory_mask", memory_mask)
 def update_memory(mem, hidden, max_mem_len):
     ### BEGIN SOLUTION
     both = hidden if mem is None else torch.cat((mem, hidden), dim=1)
-    return both[:, -max_mem_len:].detach()
+    return both[:, both.shape[1] - min(max_mem_len, both.shape[1]):].detach()
     ### END SOLUTION
 
 

@@ -4,6 +4,7 @@ one invariant: segments with memories give the logits of one full causal pass (f
 
 The notebook imports this package as ``lab``; every name it uses is listed here."""
 
+from xtlab.labs.xl_rotary.causes import ZeroMemoryCauses, zero_memory_causes
 from xtlab.labs.xl_rotary.exercises import (
     EXERCISES,
     POSITION_CASES,
