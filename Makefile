@@ -10,7 +10,8 @@ export TORCH_SPEC
 STAMP := $(VENV)/.xtlab-installed
 SANITIZE := notebooks/nbval_sanitize.cfg
 
-.PHONY: setup lab test unit e2e binder-check binder-lock links site notebooks notebooks-check notebooks-test lint bench clean
+.PHONY: setup lab test unit e2e binder-check binder-lock links site notebooks notebooks-check notebooks-test lint bench clean \
+	classroom-source classroom-demo
 
 setup: $(STAMP)
 
@@ -72,6 +73,16 @@ notebooks: $(STAMP)
 # Fails when a stored notebook is out of date with its source.
 notebooks-check: $(STAMP)
 	$(PY) tools/build_notebooks.py --check
+
+# nbgrader: the labs as assignments in a course directory (COURSE=path), for nbgrader's own commands.
+COURSE ?= classroom
+classroom-source: $(STAMP)
+	$(PY) tools/classroom.py source $(COURSE)
+
+# nbgrader end to end in a scratch course directory: generate_assignment, autograde of three sample submissions per
+# lab (solutions, the release untouched, one catalogued wrong answer) and generate_feedback; one score line each.
+classroom-demo: $(STAMP)
+	$(PY) tools/classroom.py demo
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

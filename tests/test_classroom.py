@@ -1,0 +1,56 @@
+"""The course as nbgrader assignments: every lab's nbgrader source carries solution, graded and locked cells, and
+nbgrader's own commands generate, autograde and give feedback on sample submissions with the expected scores."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from xtlab.catalog import LABS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_classroom():
+    sys.path.insert(0, str(ROOT / "tools"))
+    spec = importlib.util.spec_from_file_location("classroom", ROOT / "tools" / "classroom.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CLASSROOM = load_classroom()
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.stem)
+def test_each_lab_source_has_solution_graded_and_locked_cells(lab):
+    notebook = CLASSROOM.nbgrader_source(lab.stem)
+    metas = [cell.metadata["nbgrader"] for cell in notebook.cells]
+    graded = [meta for meta in metas if meta["grade"]]
+    assert [meta["grade_id"] for meta in graded] == [f"check-{name}" for name in CLASSROOM.exercise_names(notebook)]
+    assert set(CLASSROOM.exercise_names(notebook)) <= set(CLASSROOM.lab_of(lab.stem).EXERCISES)
+    assert graded and all(meta["points"] == CLASSROOM.POINTS and meta["locked"] for meta in graded)
+    assert any(meta["solution"] and not meta["locked"] for meta in metas)
+    plain = [meta for meta in metas if not meta["grade"] and not meta["solution"]]
+    assert plain and all(meta["locked"] for meta in plain)
+    assert len({meta["grade_id"] for meta in metas}) == len(metas)
+    assert not any("show_answers()" in cell.source for cell in notebook.cells)  # the release asks every prediction
+    for cell in notebook.cells:
+        if cell.metadata["nbgrader"]["grade"]:
+            assert "assert verdict.passed" in cell.source
+
+
+def test_a_graded_cell_keeps_its_check_call():
+    cell = 'verdict = lab.check("x", x)\nprint(verdict)\nassert verdict.passed, "..."'
+    assert CLASSROOM.nbgrader_check_line(cell) == 'lab.check("x", x)'
+
+
+@pytest.mark.slow
+def test_nbgrader_grades_the_sample_submissions_of_lab_00(tmp_path, capsys):
+    """The demo on lab 00 (`make classroom-demo` runs every lab): full marks, zero, and the wrong answer caught."""
+    results = CLASSROOM.demo(["00_start_here"], tmp_path)
+    assert results["00_start_here"] == {"solutions": (1.0, 1.0), "untouched": (0.0, 1.0), "wrong_answer": (0.0, 1.0)}
+    assert "classroom: 00_start_here solutions 1/1" in capsys.readouterr().out
+    feedback = (tmp_path / "feedback" / "wrong_answer" / "00_start_here" / "00_start_here.html").read_text()
+    assert "TRY AGAIN" in feedback
