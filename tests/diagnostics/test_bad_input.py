@@ -137,7 +137,7 @@ CASES = [
     # checkpoints (arguments only: files are in test_checkpoints.py)
     (lambda: save_checkpoint(LINEAR, None), TypeError, "path must be a str or os.PathLike, but got NoneType"),
     (lambda: save_checkpoint(LINEAR, 3), TypeError, "but got int: 3"),
-    (lambda: save_checkpoint(LINEAR, "model.pt"), ValueError, "'model.pt' must end with one of ('.safetensors',)"),
+    (lambda: save_checkpoint(LINEAR, "m.pth"), ValueError, "'m.pth' must end with one of ('.safetensors', '.pt')"),
     (lambda: save_checkpoint(None, "model.safetensors"), TypeError, "model must be a torch.nn.Module"),
     (lambda: save_checkpoint(META, "model.safetensors"), ValueError, "tensors on the meta device"),
     (lambda: load_checkpoint(LINEAR, None), TypeError, "path must be a str or os.PathLike"),

@@ -24,7 +24,7 @@ def valid_files(tmp_path_factory):
     """The bytes of a valid .safetensors and .pt checkpoint of ``model()``, and where the safetensors header ends."""
     folder = tmp_path_factory.mktemp("valid")
     safetensors_bytes = save_checkpoint(model(), folder / "model.safetensors").read_bytes()
-    torch.save(model().state_dict(), folder / "model.pt")
+    save_checkpoint(model(), folder / "model.pt")  # xtlab's .pt carries the records and checksum too
     header_end = 8 + int.from_bytes(safetensors_bytes[:8], "little")
     return {".safetensors": safetensors_bytes, ".pt": (folder / "model.pt").read_bytes(), "header_end": header_end}
 
@@ -64,16 +64,38 @@ def test_damaged_file_raises_exactly_checkpoint_error(tmp_path, valid_files, dam
     assert all(torch.equal(value, before[key]) for key, value in target.state_dict().items())
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_bit_flips_in_a_pt_file_never_raise_a_raw_error(tmp_path, valid_files, seed):
-    # a .pt file has no checksum, so a flip in its tensor bytes may load; any failure must still be CheckpointError
-    rng = random.Random(SEED + seed)
-    for attempt in range(20):
-        data = bytearray(valid_files[".pt"])
+FLIPS_PER_FORMAT = 100
+
+
+def flip_outcomes(valid_files, tmp_path, suffix: str, flips: int = FLIPS_PER_FORMAT, seed: int = SEED) -> dict:
+    """Single-bit flips anywhere in an xtlab checkpoint: how many were refused, loaded the same values (a flip
+    in bytes nothing reads: zip bookkeeping, header padding), or loaded changed values (silent damage)."""
+    rng = random.Random(seed)
+    reference = model().state_dict()
+    outcomes = {"refused": 0, "loaded the same values": 0, "loaded changed values": 0}
+    for attempt in range(flips):
+        data = bytearray(valid_files[suffix])
         data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
-        path = tmp_path / f"flipped-{attempt}.pt"
+        path = tmp_path / f"flipped-{attempt}{suffix}"
         path.write_bytes(bytes(data))
+        target = model()
+        with torch.no_grad():
+            for value in target.state_dict().values():
+                value.fill_(0.5)  # so a load that changed nothing is told from one that loaded the file
         try:
-            load_checkpoint(model(), path)
+            load_checkpoint(target, path)
         except CheckpointError as err:
             assert str(path) in str(err)
+            outcomes["refused"] += 1
+            continue
+        same = all(torch.equal(value, reference[key]) for key, value in target.state_dict().items())
+        outcomes["loaded the same values" if same else "loaded changed values"] += 1
+    return outcomes
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_no_bit_flip_in_an_xtlab_checkpoint_loads_changed_values(tmp_path, valid_files, suffix):
+    outcomes = flip_outcomes(valid_files, tmp_path, suffix)
+    print(f"{suffix}: {FLIPS_PER_FORMAT} single-bit flips: {outcomes}")
+    assert outcomes["loaded changed values"] == 0, outcomes
+    assert outcomes["refused"] >= FLIPS_PER_FORMAT * 0.8, outcomes  # nearly every byte is checked

@@ -97,23 +97,72 @@ def test_damaged_file_is_refused_and_model_left_unchanged(tmp_path, damage):
     assert_unchanged(model, before)
 
 
-def test_mismatched_checkpoint_lists_missing_unexpected_and_shapes(tmp_path):
+@pytest.mark.parametrize("allow_unrecorded", [False, True])
+def test_a_foreign_file_lists_every_difference_in_names_shapes_and_dtypes(tmp_path, allow_unrecorded):
     path = tmp_path / "other.safetensors"
-    safetensors.torch.save_file({"weight": torch.zeros(3, 2), "extra": torch.zeros(1)}, path)
+    safetensors.torch.save_file({"weight": torch.zeros(3, 2, dtype=torch.float64), "extra": torch.zeros(1)}, path)
     model = nn.Linear(2, 2)
     before = snapshot(model)
-    with pytest.raises(ValueError) as caught:
-        load_checkpoint(model, path)
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(model, path, allow_unrecorded=allow_unrecorded)
     message = str(caught.value)
-    assert "missing keys: ['bias']" in message and "unexpected keys: ['extra']" in message
-    assert "weight: checkpoint (3, 2) vs model (2, 2)" in message
+    assert "missing in the file: bias (model (2,) float32)" in message
+    assert "not in the model: extra (file (1,) float32)" in message
+    assert "shape of weight: file (3, 2) vs model (2, 2)" in message
+    assert "dtype of weight: file torch.float64 vs model torch.float32" in message
     assert_unchanged(model, before)
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_a_file_without_records_loads_only_when_asked_and_says_what_is_not_checked(tmp_path, suffix):
+    source, target = nn.Linear(2, 2), nn.Linear(2, 2)
+    path = tmp_path / f"foreign{suffix}"
+    if suffix == ".pt":
+        torch.save(source.state_dict(), path)
+    else:
+        safetensors.torch.save_file(source.state_dict(), path)
+    before = snapshot(target)
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(target, path)
+    message = str(caught.value)
+    assert "carries no xtlab records" in message and "allow_unrecorded=True" in message
+    assert "checksum" in message and "architecture" in message
+    assert_unchanged(target, before)
+    load_checkpoint(target, path, allow_unrecorded=True)
+    assert_unchanged(target, snapshot(source))
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_stripping_the_records_does_not_bypass_the_architecture_check(tmp_path, suffix):
+    path = save_checkpoint(lm(Encoder), tmp_path / f"encoder{suffix}")
+    if suffix == ".pt":
+        content = torch.load(path, weights_only=True)
+        del content[checkpoints.PT_RECORDS_KEY]
+        torch.save(content, path)
+    else:
+        with safe_open(str(path), framework="pt") as handle:
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+            aliases = handle.metadata()[checkpoints._ALIASES_KEY]
+        safetensors.torch.save_file(tensors, path, metadata={checkpoints._ALIASES_KEY: aliases})
+    with pytest.raises(CheckpointError, match="carries no xtlab records"):
+        load_checkpoint(TransformerWrapper(20, 8, Decoder(16, 2, 2, attn_num_mem_kv=1)), path)
+
+
+def test_a_pt_checkpoint_written_by_xtlab_carries_the_records(tmp_path):
+    source, target = lm(), lm()
+    path = save_checkpoint(source, tmp_path / "model.pt")
+    content = torch.load(path, weights_only=True)
+    assert checkpoints.PT_RECORDS_KEY in content
+    load_checkpoint(target, path)
+    assert_unchanged(target, snapshot(source))
+    with pytest.raises(CheckpointError, match="Encoder"):
+        load_checkpoint(TransformerWrapper(20, 8, Encoder(16, 2, 2, attn_num_mem_kv=1), tie_embedding=True), path)
 
 
 def test_weights_only_pt_file_loads(tmp_path):
     source, target = NaivelyTied(), NaivelyTied()
     torch.save(source.state_dict(), tmp_path / "model.pt")
-    load_checkpoint(target, tmp_path / "model.pt")
+    load_checkpoint(target, tmp_path / "model.pt", allow_unrecorded=True)
     assert_unchanged(target, snapshot(source))
 
 
@@ -199,14 +248,14 @@ def test_another_dtype_is_refused_not_cast(tmp_path, dtype):
     safetensors.torch.save_file({"weight": torch.ones(2, 2, dtype=dtype), "bias": torch.ones(2, dtype=dtype)}, path)
     model = nn.Linear(2, 2)
     before = snapshot(model)
-    with pytest.raises(CheckpointError, match=f"weight: checkpoint {dtype} vs model torch.float32"):
+    with pytest.raises(CheckpointError, match=f"dtype of weight: file {dtype} vs model torch.float32"):
         load_checkpoint(model, path)
     assert_unchanged(model, before)
 
 
 def test_a_float64_model_refuses_its_float32_checkpoint(tmp_path):
     path = save_checkpoint(lm(), tmp_path / "model.safetensors")
-    with pytest.raises(CheckpointError, match="checkpoint torch.float32 vs model torch.float64"):
+    with pytest.raises(CheckpointError, match="file torch.float32 vs model torch.float64"):
         load_checkpoint(lm(dtype=torch.float64), path)
 
 
@@ -230,7 +279,7 @@ def test_a_flipped_bit_in_the_data_is_refused_by_the_checksum(tmp_path):
     assert_unchanged(model, before)
 
 
-def test_a_file_without_records_still_loads(tmp_path):
+def test_a_file_without_records_loads_with_the_opt_in(tmp_path):
     source = lm()
     path = save_checkpoint(source, tmp_path / "model.safetensors")
     with safe_open(str(path), framework="pt") as handle:
@@ -238,7 +287,9 @@ def test_a_file_without_records_still_loads(tmp_path):
         tensors = {key: handle.get_tensor(key) for key in handle.keys()}
     safetensors.torch.save_file(tensors, path, metadata=metadata)  # as written before the records existed
     target = TransformerWrapper(20, 8, Decoder(16, 2, 2, attn_num_mem_kv=1), tie_embedding=True)
-    load_checkpoint(target, path)
+    with pytest.raises(CheckpointError, match="carries no xtlab records"):
+        load_checkpoint(target, path)
+    load_checkpoint(target, path, allow_unrecorded=True)
     assert_unchanged(target, snapshot(source))
 
 

@@ -2,6 +2,11 @@
 integrity, architecture, keys, shapes, dtypes and ties are verified (so a bad file leaves the model unchanged).
 ``.pt`` files load with ``weights_only=True`` only: a pickle that would run code is refused.
 
+Every checkpoint xtlab writes, ``.safetensors`` or ``.pt``, carries xtlab's records (format, architecture, a sha256
+of the content), and loading verifies them: a flipped bit is refused in both formats. A file without records
+(written by ``torch.save`` or another library) loads only with ``allow_unrecorded=True``, which says what is not
+checked; either way its tensors are compared with the model's by name, shape and dtype and every difference listed.
+
 Every way a file can fail to load into a model raises one error type, :class:`CheckpointError`, naming the file.
 """
 
@@ -36,6 +41,10 @@ from xtlab.diagnostics.checkpoint_records import (
 SAFETENSORS_SUFFIX = ".safetensors"
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin")
 _ALIASES_KEY = "xtlab.aliases"  # metadata entry: {dropped key: key it aliases}
+# in a .pt file the records ride as one uint8 tensor of JSON under this key (a .pt holds tensors, no metadata)
+PT_RECORDS_KEY = "xtlab.records"
+_NOT_CHECKED = "its content checksum (a damaged file could load) and its architecture record (module classes and " \
+               "structural settings)"
 
 
 class CheckpointError(ValueError):
@@ -96,7 +105,7 @@ def _naming(err: OSError, path: Path, doing: str) -> OSError:
 
 
 def save_checkpoint(model: nn.Module, path: str | os.PathLike) -> Path:
-    """Save ``model.state_dict()`` to a ``.safetensors`` file, a tied tensor stored once, atomically.
+    """Save ``model.state_dict()`` to a ``.safetensors`` (or ``.pt``) file, a tied tensor stored once, atomically.
 
     The file is written next to ``path`` under a temporary name and renamed over ``path`` only when complete,
     so a failed or interrupted save leaves any previous file intact. When ``path`` is a symbolic link, the file
@@ -105,7 +114,8 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike) -> Path:
 
     Args:
         model: any ``nn.Module`` whose tensors hold values (not on the meta device).
-        path: where to write; must end with ``.safetensors``; its folder must exist.
+        path: where to write; must end with ``.safetensors`` (or ``.pt``: a weights-only state_dict that also
+            carries the records, under the key ``xtlab.records``); its folder must exist.
 
     Returns:
         The path written (as given).
@@ -116,7 +126,7 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike) -> Path:
         OSError (FileNotFoundError, PermissionError, ...): the file could not be written; names ``path``.
     """
     check_module("model", model)
-    path = _as_path(path, (SAFETENSORS_SUFFIX,))
+    path = _as_path(path, (SAFETENSORS_SUFFIX, PICKLE_SUFFIXES[0]))
     state_dict = model.state_dict()
     on_meta = _meta_keys(state_dict)
     if on_meta:
@@ -145,7 +155,10 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike) -> Path:
     try:
         descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
         os.close(descriptor)
-        save_file(tensors, temporary, metadata=metadata)
+        if target.suffix == SAFETENSORS_SUFFIX:
+            save_file(tensors, temporary, metadata=metadata)
+        else:
+            _save_pt(tensors, aliases, metadata, temporary)
         os.chmod(temporary, 0o644)  # mkstemp makes the file private; a checkpoint is an ordinary file
         with open(temporary, "rb+") as handle:
             os.fsync(handle.fileno())
@@ -156,6 +169,17 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike) -> Path:
         if temporary is not None and os.path.exists(temporary):
             os.remove(temporary)
     return path
+
+
+def _save_pt(tensors: dict[str, torch.Tensor], aliases: dict[str, str], metadata: dict[str, str],
+             temporary: str) -> None:
+    """A .pt state_dict (ties kept as shared tensors) plus the records as a uint8 tensor of JSON."""
+    content = dict(tensors)
+    for alias, key in aliases.items():
+        content[alias] = content[key]
+    records = json.dumps(metadata, sort_keys=True).encode()
+    content[PT_RECORDS_KEY] = torch.frombuffer(bytearray(records), dtype=torch.uint8)
+    torch.save(content, temporary)
 
 
 def _corrupted(path: Path, why: object) -> CheckpointError:
@@ -182,6 +206,33 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict | None]
             raise _corrupted(path, f"alias {alias!r} points at missing key {key!r}")
         tensors[alias] = tensors[key]
     return tensors, architecture
+
+
+def _read_pt(path: Path) -> tuple[dict[str, torch.Tensor], dict | None]:
+    """The tensors and the architecture record of a .pt file (None when it carries no xtlab records)."""
+    loaded = _read_weights_only_pickle(path)
+    records = loaded.pop(PT_RECORDS_KEY, None)
+    if records is None:
+        return loaded, None
+    try:
+        if records.dtype != torch.uint8 or records.dim() != 1:
+            raise ValueError(f"its records are a {records.dtype} tensor of shape {tuple(records.shape)}")
+        metadata = json.loads(bytes(records.tolist()).decode())
+        if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+            raise ValueError("its records are not a dict of strings")
+        if _ALIASES_KEY not in metadata:
+            raise RecordError(f"its records lack {_ALIASES_KEY!r}")
+        aliases = json.loads(metadata[_ALIASES_KEY])
+        stored = {key: tensor for key, tensor in loaded.items() if key not in aliases}
+        architecture = verify_records(metadata, stored)
+        if architecture is None:
+            raise RecordError("its records hold no format, architecture or checksum")
+        for alias, key in aliases.items():
+            if alias not in loaded or key not in loaded or not torch.equal(loaded[alias], loaded[key]):
+                raise RecordError(f"alias {alias!r} does not hold the same tensor as {key!r}")
+    except (RecordError, ValueError, UnicodeDecodeError, TypeError) as err:
+        raise _corrupted(path, err) from err
+    return loaded, architecture
 
 
 def _read_weights_only_pickle(path: Path) -> dict[str, torch.Tensor]:
@@ -221,39 +272,45 @@ def _check_architecture(path: Path, recorded: dict, model: nn.Module) -> None:
         )
 
 
-def _check_keys_and_shapes(path: Path, expected: dict[str, torch.Tensor], loaded: dict[str, torch.Tensor]) -> None:
-    missing = sorted(set(expected) - set(loaded))
-    unexpected = sorted(set(loaded) - set(expected))
-    mismatched = [
-        f"{key}: checkpoint {tuple(loaded[key].shape)} vs model {tuple(expected[key].shape)}"
-        for key in expected
-        if key in loaded and loaded[key].shape != expected[key].shape
-    ]
-    if missing or unexpected or mismatched:
+def _describe(tensor: torch.Tensor) -> str:
+    return f"{tuple(tensor.shape)} {str(tensor.dtype).removeprefix('torch.')}"
+
+
+def tensor_differences(expected: dict[str, torch.Tensor], loaded: dict[str, torch.Tensor]) -> list[str]:
+    """One line per difference between a file's tensors and the model's: names, shapes, dtypes."""
+    lines = [f"missing in the file: {key} (model {_describe(expected[key])})"
+             for key in expected if key not in loaded]
+    lines += [f"not in the model: {key} (file {_describe(loaded[key])})" for key in loaded if key not in expected]
+    for key, tensor in expected.items():
+        if key in loaded and loaded[key].shape != tensor.shape:
+            lines.append(f"shape of {key}: file {tuple(loaded[key].shape)} vs model {tuple(tensor.shape)}")
+        # copy_ would cast silently: float64 rounded, int64 turned into floats, complex losing its imaginary part
+        if key in loaded and loaded[key].dtype != tensor.dtype:
+            lines.append(f"dtype of {key}: file {loaded[key].dtype} vs model {tensor.dtype}")
+    return lines
+
+
+def _check_tensors(path: Path, expected: dict[str, torch.Tensor], loaded: dict[str, torch.Tensor]) -> None:
+    differences = tensor_differences(expected, loaded)
+    if differences:
         raise CheckpointError(
-            f"checkpoint {str(path)!r} does not match the model, nothing was loaded:\n"
-            f"  missing keys: {missing}\n  unexpected keys: {unexpected}\n  mismatched shapes: {mismatched}"
+            f"checkpoint {str(path)!r} does not match the model's tensors (names, shapes, dtypes), nothing was "
+            f"loaded; {len(differences)} difference(s):\n{shown_differences(differences)}\n"
+            f"(for other dtypes, convert the model with model.to(dtype) first if that is what you want)"
         )
 
 
-def _check_dtypes(path: Path, expected: dict[str, torch.Tensor], loaded: dict[str, torch.Tensor]) -> None:
-    # copy_ would cast silently: float64 rounded, int64 turned into floats, complex losing its imaginary part
-    mismatched = [f"{key}: checkpoint {loaded[key].dtype} vs model {tensor.dtype}"
-                  for key, tensor in expected.items() if loaded[key].dtype != tensor.dtype]
-    if mismatched:
-        raise CheckpointError(
-            f"checkpoint {str(path)!r} holds other dtypes than the model, nothing was loaded (convert the model "
-            f"with model.to(dtype) first if that is what you want): {_shown_keys(mismatched)}"
-        )
-
-
-def load_checkpoint(model: nn.Module, path: str | os.PathLike, *, check_architecture: bool = True) -> LoadReport:
+def load_checkpoint(model: nn.Module, path: str | os.PathLike, *, check_architecture: bool = True,
+                    allow_unrecorded: bool = False) -> LoadReport:
     """Load a checkpoint into ``model`` in place, after verifying integrity, architecture, keys, shapes, dtypes
     and ties.
 
     Nothing in the model changes unless every check passes. Tensors the model ties (one memory under several
     keys) must hold equal values in the checkpoint; they are filled in place, so the ties survive. Files that
-    :func:`save_checkpoint` wrote before it recorded architecture and checksum load with the other checks.
+    keys) must hold equal values in the checkpoint; they are filled in place, so the ties survive. A file without
+    xtlab's records (``torch.save``, another library, an xtlab file from before the records) is refused unless
+    ``allow_unrecorded=True``: then neither its checksum nor its architecture is checked, only names, shapes,
+    dtypes and ties.
 
     Args:
         model: any ``nn.Module`` whose tensors hold memory (not on the meta device).
@@ -261,6 +318,8 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, *, check_architec
             of a state_dict, read with ``torch.load(weights_only=True)``.
         check_architecture: compare the recorded module classes and structural settings with the model's
             (False: load by keys, shapes and dtypes only, e.g. into a compatible but different class).
+        allow_unrecorded: load a file that carries no xtlab records, knowing that its content checksum and its
+            architecture record are not checked.
 
     Raises:
         TypeError: bad ``model``, ``path`` or ``check_architecture`` type.
@@ -272,6 +331,7 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, *, check_architec
     """
     check_module("model", model)
     check_bool("check_architecture", check_architecture)
+    check_bool("allow_unrecorded", allow_unrecorded)
     path = _as_path(path, (SAFETENSORS_SUFFIX, *PICKLE_SUFFIXES))
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint file at {str(path)!r}")
@@ -285,11 +345,10 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, *, check_architec
     if path.suffix == SAFETENSORS_SUFFIX:
         loaded, architecture = _read_safetensors(path)
     else:
-        loaded, architecture = _read_weights_only_pickle(path), None
+        loaded, architecture = _read_pt(path)
     if architecture is not None and check_architecture:
         _check_architecture(path, architecture, model)
-    _check_keys_and_shapes(path, expected, loaded)
-    _check_dtypes(path, expected, loaded)
+    _check_tensors(path, expected, loaded)
 
     tied_keys = _alias_groups(expected)
     for keys in tied_keys:
@@ -298,6 +357,12 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, *, check_architec
                 f"checkpoint {str(path)!r} holds different values for keys {keys}, which are one tied tensor in "
                 f"the model; loading would silently keep only the last one. Nothing was loaded."
             )
+    if architecture is None and not allow_unrecorded:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} carries no xtlab records, so {_NOT_CHECKED} cannot be checked; nothing was "
+            f"loaded. Its tensors match the model by names, shapes and dtypes. Pass allow_unrecorded=True to load "
+            f"it without those two checks, or re-save it with save_checkpoint"
+        )
     tied_in_model = {key for keys in tied_keys for key in keys}
     stored_once = _alias_groups(loaded)
     untied_in_model = tuple(tuple(keys) for keys in stored_once if not set(keys) <= tied_in_model)
