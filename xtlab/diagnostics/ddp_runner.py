@@ -84,7 +84,12 @@ class DistributedRun:
 
 
 def default_backend(world_size: int) -> str:
-    """``"nccl"`` when NCCL is built in and there is one GPU per rank, else ``"gloo"``."""
+    """``"nccl"`` when NCCL is built in and there is one GPU per rank, else ``"gloo"``.
+
+    Raises:
+        TypeError / ValueError: ``world_size`` is not an int >= 1.
+    """
+    check_int("world_size", world_size, minimum=1)
     if dist.is_nccl_available() and torch.cuda.is_available() and torch.cuda.device_count() >= world_size:
         return "nccl"
     return "gloo"
