@@ -5,7 +5,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from xtlab.labs.optimizer_groups.benchmark import benchmark, markdown
-from xtlab.labs.optimizer_groups.decay import STORAGES, gain_decay_adamw, gain_decay_closed_form
+from xtlab.labs.optimizer_groups.decay import STORAGES, gain_decay_adam_l2, gain_decay_adamw, gain_decay_closed_form
 from xtlab.labs.optimizer_groups.grouping_view import grouping_view
 from xtlab.labs.optimizer_groups.models import MODELS, build_model, xtlab_decoder
 from xtlab.labs.optimizer_groups.panels import (
@@ -16,7 +16,7 @@ from xtlab.labs.optimizer_groups.panels import (
     plot_step_times,
 )
 from xtlab.labs.optimizer_groups.recipe import run_article_recipe
-from xtlab.labs.optimizer_groups.timing import time_adamw_steps
+from xtlab.labs.optimizer_groups.timing import count_step_operations, time_adamw_steps
 
 
 def test_timing_times_every_implementation():
@@ -58,12 +58,27 @@ def test_decay_rejects_bad_settings(kwargs, match):
 
 
 def test_grouping_view_counts_misplaced_parameters():
-    assert [r.name for r in grouping_view("xtlab decoder", "library by_type").wrong] == []
+    assert [r.name for r in grouping_view("xtlab decoder", "lab rule").wrong] == []
     assert {r.category for r in grouping_view("xtlab decoder", "by ndim").wrong} == {
-        "memory tokens", "embedding", "memory key/values"}
-    assert grouping_view("torch nn.Transformer", "library by_type").wrong == []  # in_proj_bias counts as a bias
+        "memory tokens", "embedding", "memory key/values", "gain stored as offset from 1"}
+    assert grouping_view("torch nn.Transformer", "lab rule").wrong == []  # in_proj_bias counts as a bias
+    assert {r.name for r in grouping_view("x-transformers, direct gains", "article recipe").wrong} == {
+        "attn_layers.layers.0.0.0.gamma", "attn_layers.layers.1.0.0.gamma", "attn_layers.final_norm.gamma"}
     with pytest.raises(ValueError, match="'by size'"):
         grouping_view("xtlab decoder", "by size")
+
+
+def test_operation_counts_do_not_grow_with_tensors_for_fused_and_foreach():
+    small, large = count_step_operations(xtlab_decoder()), count_step_operations(xtlab_decoder(dim=64, depth=3))
+    assert small.fused_kernels == {"for-loop": 0, "foreach": 0, "fused": 1}
+    assert small.counts["fused"] == large.counts["fused"] and small.counts["foreach"] == large.counts["foreach"]
+    assert large.counts["for-loop"] > small.counts["for-loop"] > 5 * small.counts["foreach"]
+
+
+def test_adam_l2_moves_a_gain_by_about_lr_per_step_whatever_the_decay():
+    strong, weak = gain_decay_adam_l2(1.5, 1e-2, 0.3, 100), gain_decay_adam_l2(1.5, 1e-2, 0.03, 100)
+    np.testing.assert_allclose(strong, weak, atol=1e-4)
+    assert strong[1] == pytest.approx(1.49, abs=1e-4)
 
 
 def test_plots_return_figures():
@@ -75,10 +90,10 @@ def test_plots_return_figures():
 
 def test_grouping_panel_follows_its_controls():
     panel = grouping_panel()
-    assert "3 misplaced of 15" in panel.summary.value
+    assert "0 misplaced of 15" in panel.summary.value
     image = panel.image.value
-    panel.controls["grouping"].value = "library by_type"
-    assert panel.last_result.wrong == [] and panel.image.value != image
+    panel.controls["grouping"].value = "by ndim"
+    assert len(panel.last_result.wrong) == 8 and panel.image.value != image
     panel.controls["model_name"].value = "tied by assignment"
     assert panel.last_result.model_name == "tied by assignment"
 

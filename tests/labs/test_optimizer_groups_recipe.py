@@ -26,12 +26,20 @@ def test_xtlab_and_xtransformers_decoders_have_equal_size():
 
 
 def test_recipe_decays_the_layernorm_gains_of_both_libraries(runs):
-    for name in ("xtlab decoder", "x-transformers decoder"):
+    for name in ("xtlab decoder", "x-transformers decoder", "x-transformers, direct gains"):
         run = runs[name]
-        assert run.assertion_holds and run.count("wrong group") == 3
-        assert all(p.name.endswith("gamma") and p.placed == ("decay",) for p in run.problems)
-        assert all("no rule matched (LayerNorm)" in p.rule and "towards 1" in p.effect for p in run.problems)
+        assert run.assertion_holds and len(run.decayed_gains) == 3
+        assert all(gain.endswith("gamma") for gain in run.decayed_gains)
         assert run.optimizer_outcome == "built with fused=True, stepped"
+    # stored as offsets (the default) the rule decays them too; stored directly, the rule calls them misplaced
+    assert runs["xtlab decoder"].problems == [] and runs["x-transformers decoder"].problems == []
+    direct = runs["x-transformers, direct gains"].problems
+    assert len(direct) == 3 and all(p.placed == ("decay",) and "no rule matched (LayerNorm)" in p.rule
+                                    and "towards 0" in p.effect for p in direct)
+
+
+def test_the_bias_keyword_catches_every_bias(runs):
+    assert all(run.groups_by_kind.get("bias", ("no_decay",)) == ("no_decay",) for run in runs.values())
 
 
 def test_recipe_is_right_on_torch_transformer(runs):
@@ -64,10 +72,11 @@ def test_keywords_win_over_module_types_and_a_name_with_bias_is_exempt():
     assert decisions["pos_bias_mlp.weight"] == ("no_decay", "keyword 'bias' in its name")
 
 
-def test_reference_treats_in_proj_bias_as_a_bias():
+def test_reference_treats_in_proj_bias_as_a_bias_and_nn_layernorm_gains_as_direct():
     rows = {row.name: row for row in reference_rows(build_model("torch nn.Transformer"))}
     assert rows["encoder.layers.0.self_attn.in_proj_bias"].group == "no_decay"
     assert rows["encoder.layers.0.self_attn.in_proj_weight"].group == "decay"
+    assert rows["encoder.norm.weight"].group == "no_decay" and not rows["encoder.norm.weight"].stored_as_offset
 
 
 def test_placements_finds_a_forgotten_parameter():

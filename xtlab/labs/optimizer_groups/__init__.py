@@ -1,22 +1,31 @@
-"""Lab 04 — optimizer parameter groups: run the article's recipe on real models, time AdamW's implementations,
-and see what weight decay does to a gain.
+"""Lab 04 — optimizer parameter groups: one decay rule (``rule.py``), the article's recipe on real models judged by
+it, AdamW's implementations timed and counted, and what weight decay does to a gain.
 
 The notebook imports this package as ``lab``; every name it uses is listed here."""
 
-from xtlab.labs.optimizer_groups.decay import STORAGES, GainDecay, gain_decay_adamw, gain_decay_closed_form
+from xtlab.labs.optimizer_groups.decay import (
+    STORAGES,
+    GainDecay,
+    gain_decay_adam_l2,
+    gain_decay_adamw,
+    gain_decay_closed_form,
+)
 from xtlab.labs.optimizer_groups.exercises import (
+    DECISION_REASONS,
     EXERCISE_WEIGHT_DECAY,
     EXERCISES,
     GROUP_CASES,
-    MEMORY_LEAVES,
+    GROUP_MODELS,
+    NEW_KIND_AS_RULE_KIND,
     NEW_KINDS,
-    REASONS,
     BiasMLPModel,
     CenteredRMSNorm,
+    RootParameters,
+    check_adamw_step,
+    check_build_param_groups,
     check_decay_decisions,
     check_find_group_problems,
-    check_group_by_module_type,
-    unseen_models,
+    hidden_models,
 )
 from xtlab.labs.optimizer_groups.grouping_view import GROUPINGS, GroupingView, ViewRow, grouping_view
 from xtlab.labs.optimizer_groups.models import (
@@ -33,6 +42,7 @@ from xtlab.labs.optimizer_groups.models import (
     torch_transformer,
     xtlab_decoder,
     xtransformers_decoder,
+    xtransformers_direct_gains,
 )
 from xtlab.labs.optimizer_groups.panels import (
     IMPLEMENTATION_COLORS,
@@ -46,6 +56,9 @@ from xtlab.labs.optimizer_groups.panels import (
     plot_recipe_runs,
     plot_step_times,
     recipe_table_html,
+    show_gain_decay,
+    show_recipe_runs,
+    show_step_times,
 )
 from xtlab.labs.optimizer_groups.recipe import (
     RECIPE_KEYWORDS,
@@ -60,6 +73,19 @@ from xtlab.labs.optimizer_groups.recipe import (
     reference_rows,
     run_article_recipe,
 )
-from xtlab.labs.optimizer_groups.timing import IMPLEMENTATIONS, AdamWTiming, time_adamw_steps
+from xtlab.labs.optimizer_groups.rule import (
+    DECAY_RULE,
+    KINDS,
+    MEMORY_LEAVES,
+    REASONS,
+    is_norm,
+)
+from xtlab.labs.optimizer_groups.timing import (
+    IMPLEMENTATIONS,
+    AdamWTiming,
+    StepOperations,
+    count_step_operations,
+    time_adamw_steps,
+)
 
 check = EXERCISES.check  # lab.check(name, answer) -> PASS / NOT YET / TRY AGAIN

@@ -83,3 +83,19 @@ def gain_decay_adamw(start_gain: float = 1.5, lr: float = 1e-2, weight_decay: fl
             history[name].append(float(parameter.detach().mean()) + offset[name])
     gains = {name: np.asarray(values) for name, values in history.items()}
     return GainDecay(np.arange(steps + 1), gains, float(start_gain), float(lr), float(weight_decay), "torch AdamW")
+
+
+def gain_decay_adam_l2(start_gain: float = 1.5, lr: float = 1e-2, weight_decay: float = 0.1,
+                       steps: int = 3000) -> np.ndarray:
+    """The same zero-gradient run with ``torch.optim.Adam(weight_decay=...)``, the coupled (L2) decay AdamW
+    replaces: the decay term joins the gradient and Adam normalises it, so a gain stored directly moves by about
+    ``lr`` per step whatever ``weight_decay`` is. Returns the gain after each step, (steps + 1,)."""
+    _check_settings(start_gain, lr, weight_decay, steps)
+    gain = torch.nn.Parameter(torch.full((32,), float(start_gain)))
+    optimizer = torch.optim.Adam([gain], lr=lr, weight_decay=weight_decay, foreach=False)
+    history = [float(start_gain)]
+    for _ in range(steps):
+        gain.grad = torch.zeros_like(gain)
+        optimizer.step()
+        history.append(float(gain.detach().mean()))
+    return np.asarray(history)

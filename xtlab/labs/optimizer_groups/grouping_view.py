@@ -1,4 +1,4 @@
-"""One model under one grouping, parameter by parameter, against the reference: what the panel shows."""
+"""One model under one grouping, parameter by parameter, against the lab's decay rule: what the panel shows."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from xtlab._checks import check_choice
 from xtlab.diagnostics.optimizer_groups import DECAY, NO_DECAY, param_groups
 from xtlab.labs.optimizer_groups.models import MODELS, build_model
 from xtlab.labs.optimizer_groups.recipe import recipe_decisions, reference_rows
+from xtlab.labs.optimizer_groups.rule import rule_rows
 
-GROUPINGS = ("article recipe", "by ndim", "library by_type")
+GROUPINGS = ("article recipe", "by ndim", "lab rule")
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,11 @@ def _grouping_lists(model: nn.Module, grouping: str) -> list[tuple[str, list]]:
     if grouping == "article recipe":
         decisions = recipe_decisions(model)
         return [(label, [d.parameter for d in decisions if d.group == label]) for label in (DECAY, NO_DECAY)]
-    strategy = "by_ndim" if grouping == "by ndim" else "by_type"
-    return [(group["group_name"], group["params"]) for group in param_groups(model, 0.1, strategy)]
+    if grouping == "by ndim":
+        return [(group["group_name"], group["params"]) for group in param_groups(model, 0.1, "by_ndim")]
+    parameters = dict(model.named_parameters())
+    rows = rule_rows(model)
+    return [(label, [parameters[row.name] for row in rows if row.group == label]) for label in (DECAY, NO_DECAY)]
 
 
 def grouping_view(model_name: str = "xtlab decoder", grouping: str = "article recipe") -> GroupingView:

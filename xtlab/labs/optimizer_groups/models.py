@@ -1,7 +1,8 @@
-"""The four models lab 04 runs the article's recipe on, small, seeded and built on the CPU.
+"""The five models lab 04 runs the article's recipe on, small, seeded and built on the CPU.
 
 - ``xtlab decoder``: an xtlab LM with memory tokens and attention memory key/values (LayerNorm, the default);
 - ``x-transformers decoder``: the same configuration in ``x_transformers``, at equal size;
+- ``x-transformers, direct gains``: the same with its norm gains stored directly (``norm_add_unit_offset=False``);
 - ``torch nn.Transformer``: PyTorch's own encoder-decoder (nn.LayerNorm, nn.MultiheadAttention);
 - ``tied by assignment``: the xtlab decoder with ``to_logits.weight = token_emb.weight`` (one Parameter seen
   under two modules).
@@ -39,8 +40,9 @@ def xtlab_decoder(seed: int = 0, dim: int = DIM, depth: int = DEPTH) -> Transfor
         return TransformerWrapper(VOCAB, SEQ_LEN, stack, num_memory_tokens=MEMORY)
 
 
-def xtransformers_decoder(seed: int = 0, dim: int = DIM, depth: int = DEPTH) -> nn.Module:
-    """The same LM in ``x_transformers`` (``attn_dim_head=dim // heads``, so both hold the same parameter count)."""
+def xtransformers_decoder(seed: int = 0, dim: int = DIM, depth: int = DEPTH, unit_offset: bool = True) -> nn.Module:
+    """The same LM in ``x_transformers`` (``attn_dim_head=dim // heads``, so both hold the same parameter count);
+    ``unit_offset=False`` stores its norm gains directly (``norm_add_unit_offset=False``) instead of as offsets."""
     from x_transformers import Decoder as XDecoder
     from x_transformers import TransformerWrapper as XTransformerWrapper
 
@@ -48,7 +50,8 @@ def xtransformers_decoder(seed: int = 0, dim: int = DIM, depth: int = DEPTH) -> 
     check_int("depth", depth, minimum=1)
     seed_everything(seed)
     with torch.device("cpu"):
-        stack = XDecoder(dim=dim, depth=depth, heads=HEADS, attn_dim_head=dim // HEADS, attn_num_mem_kv=MEMORY)
+        stack = XDecoder(dim=dim, depth=depth, heads=HEADS, attn_dim_head=dim // HEADS, attn_num_mem_kv=MEMORY,
+                         norm_add_unit_offset=unit_offset)
         return XTransformerWrapper(num_tokens=VOCAB, max_seq_len=SEQ_LEN, num_memory_tokens=MEMORY,
                                    attn_layers=stack)
 
@@ -66,9 +69,15 @@ def tied_by_assignment(seed: int = 0) -> TransformerWrapper:
     return tie_naively(xtlab_decoder(seed))
 
 
+def xtransformers_direct_gains(seed: int = 0) -> nn.Module:
+    """The x-transformers decoder with its norm gains stored directly (``norm_add_unit_offset=False``)."""
+    return xtransformers_decoder(seed, unit_offset=False)
+
+
 MODELS: dict[str, Callable[[], nn.Module]] = {
     "xtlab decoder": xtlab_decoder,
     "x-transformers decoder": xtransformers_decoder,
+    "x-transformers, direct gains": xtransformers_direct_gains,
     "torch nn.Transformer": torch_transformer,
     "tied by assignment": tied_by_assignment,
 }

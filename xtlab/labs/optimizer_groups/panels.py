@@ -34,7 +34,8 @@ def plot_recipe_runs(runs: list[RecipeRun]) -> Figure:
         ax.barh(labels, [run.count(problem) for run in runs], left=lefts, color=color, label=problem)
     ax.invert_yaxis()
     ax.set_xlim(0, max(1, max(len(run.problems) for run in runs)) + 0.5)
-    ax.set(xlabel="parameters (tensors) misplaced", title="The article's recipe on four models: misplaced parameters")
+    ax.set(xlabel="parameters (tensors) misplaced",
+           title=f"The article's recipe on {len(runs)} models: misplaced by the lab's rule")
     ax.legend(fontsize=8, loc="lower right")
     return fig
 
@@ -134,3 +135,38 @@ def decay_panel() -> LabPanel:
     }
     return LabPanel(controls, compute=gain_decay_closed_form, plot=plot_gain_decay, summarize=gain_decay_summary,
                     title="Weight decay with no gradient: a gain stored directly vs as an offset from 1")
+
+
+def show_recipe_runs(runs: list[RecipeRun]) -> Figure:
+    """Print the recipe's outcome on each model (listings, assertion, misplaced, decayed gains, AdamW) and return
+    the figure: what the notebook shows once the tie prediction is committed."""
+    for run in runs:
+        print(f"{run.model_name}: {run.listed} listed / {run.trainable} trainable, assertion holds: "
+              f"{run.assertion_holds}; wrong group: {run.count('wrong group')}, two groups: "
+              f"{run.count('two groups')}, no group: {run.count('no group')}; norm gains decayed: "
+              f"{len(run.decayed_gains)}")
+        print(f"   createOptimizer: {run.optimizer_outcome}")
+        print(f"   AdamW(groups, fused=True) on its groups: {run.fused_outcome}")
+    return plot_recipe_runs(runs)
+
+
+def show_step_times(timings: dict[str, AdamWTiming]) -> Figure:
+    """Print the median step times per implementation and size, and return the figure (device-specific)."""
+    for label, timing in timings.items():
+        steps = ", ".join(f"{name} {timing.median(name) * 1e3:.3f} ms" for name in timing.seconds)
+        print(f"{label} ({timing.elements} elements, {timing.device}): {steps}; fastest: {timing.fastest}; "
+              f"fused is {timing.speedup('fused', 'for-loop'):.1f}x the for-loop, "
+              f"{timing.speedup('fused', 'foreach'):.1f}x foreach")
+    return plot_step_times(timings)
+
+
+def show_gain_decay(decay: GainDecay, closed: GainDecay, untouched: GainDecay) -> Figure:
+    """Print where each gain ends (measured and closed form) and what a None grad does, and return the figure."""
+    steps = int(decay.steps[-1])
+    for storage in STORAGES:
+        print(f"gain {storage}: {decay.start_gain:g} -> {decay.final(storage):.3f} after {steps} AdamW steps "
+              f"(closed form: {closed.final(storage):.3f})")
+    follows = all(float(abs(decay.gains[s] - closed.gains[s]).max()) < 1e-4 for s in STORAGES)
+    print("torch AdamW follows the closed form to 1e-4 at every step:", follows)
+    print(f"with .grad None, AdamW skips the parameter: the gain stays {untouched.final(STORAGES[0]):.3f}")
+    return plot_gain_decay(decay)

@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from xtlab._checks import check_module, check_number
-from xtlab.diagnostics.optimizer_groups import DECAY, NO_DECAY, describe_parameters
+from xtlab.diagnostics.optimizer_groups import DECAY, NO_DECAY
+from xtlab.labs.optimizer_groups.rule import rule_rows
 from xtlab.model import RMSNorm, ScaleNorm
 
 RECIPE_KEYWORDS = ("bias", "memory_tokens", "mem_k", "mem_v")
@@ -81,7 +82,7 @@ def article_create_optimizer(model: nn.Module, betas: tuple[float, float] = (0.9
 
 @dataclass(frozen=True)
 class ReferenceRow:
-    """Where a parameter belongs: the library's ``by_type`` decision (module type and role)."""
+    """Where a parameter belongs: the lab's decay rule (``rule.py``), by its owning module and how it is stored."""
 
     name: str
     shape: tuple[int, ...]
@@ -92,18 +93,9 @@ class ReferenceRow:
 
 
 def reference_rows(model: nn.Module) -> list[ReferenceRow]:
-    """Every trainable parameter of ``model`` with its group under the library's ``by_type`` rule (biases, also
-    ``nn.MultiheadAttention.in_proj_bias``, norm gains, embeddings and memory parameters get no decay)."""
-    modules = dict(model.named_modules())
-    rows = []
-    for row in describe_parameters(model, "by_type"):
-        if row.group not in (DECAY, NO_DECAY):
-            continue  # frozen: in no optimizer group on purpose
-        group, reason = row.group, row.reason
-        owner = modules[row.name.rpartition(".")[0]]
-        offset = row.category == "norm gain" and bool(getattr(owner, "unit_offset", False))
-        rows.append(ReferenceRow(row.name, row.shape, row.category, group, reason, offset))
-    return rows
+    """Every trainable parameter of ``model`` with its group under the lab's decay rule (``rule_rows``)."""
+    return [ReferenceRow(row.name, row.shape, row.kind, row.group, row.reason,
+                         row.kind == "gain stored as offset from 1") for row in rule_rows(model)]
 
 
 @dataclass(frozen=True)
@@ -132,10 +124,9 @@ def _effect(row: ReferenceRow, placed: tuple[str, ...]) -> str:
     if len(placed) != 1:
         return "torch.optim refuses a parameter in two groups" if placed else "the optimizer never updates it"
     if placed[0] == NO_DECAY:
-        return "a matrix weight left without decay"
-    if row.category == "norm gain":
-        return ("decay pulls the stored offset to 0: the gain towards 1 (identity)" if row.stored_as_offset
-                else "decay pulls the gain towards 0")
+        return f"a {row.category} left without decay"
+    if row.stored_as_offset:
+        return "decay pulls the stored offset to 0: the gain towards 1 (identity)"
     return f"decay pulls the {row.category} towards 0"
 
 
@@ -177,6 +168,8 @@ class RecipeRun:
         problems: parameters in the wrong group, in two groups or in none.
         optimizer_outcome: what ``article_create_optimizer`` did: "built with fused=True, stepped" or the error.
         fused_outcome: what ``AdamW(groups, fused=True)`` does on the groups even past a failed assertion.
+        groups_by_kind: the rule's kind of each parameter -> the groups the recipe's listings put that kind in.
+        decayed_gains: the norm gains the recipe put in its decay list (the article means to exempt them all).
     """
 
     model_name: str
@@ -188,6 +181,8 @@ class RecipeRun:
     problems: list[Placement]
     optimizer_outcome: str
     fused_outcome: str
+    groups_by_kind: dict[str, tuple[str, ...]]
+    decayed_gains: tuple[str, ...]
 
     def count(self, problem: str) -> int:
         return sum(p.problem == problem for p in self.problems)
@@ -234,6 +229,14 @@ def run_article_recipe(model_name: str, model: nn.Module, weight_decay: float = 
         outcome = _fused_step(optimizer.param_groups)
     except (AssertionError, RuntimeError, ValueError, TypeError) as err:
         outcome = _error_text(err)
+    kind_of = {id(parameters): row.kind for row in rule_rows(model)
+               for name, parameters in model.named_parameters() if name == row.name}
+    by_kind: dict[str, set[str]] = {}
+    for d in decisions:
+        by_kind.setdefault(kind_of[id(d.parameter)], set()).add(d.group)
+    decayed_gains = tuple(d.name for d in decisions
+                          if d.group == DECAY and kind_of[id(d.parameter)].startswith("gain stored"))
     tensors = len(list(model.parameters()))
     return RecipeRun(model_name, tensors, sum(p.numel() for p in model.parameters()), len(decisions), trainable,
-                     len(decisions) == trainable, placements(model, groups, rules), outcome, _fused_step(groups))
+                     len(decisions) == trainable, placements(model, groups, rules), outcome, _fused_step(groups),
+                     {kind: tuple(sorted(found)) for kind, found in by_kind.items()}, decayed_gains)

@@ -102,3 +102,53 @@ def time_adamw_steps(model: nn.Module, device: str | torch.device | None = None,
                     seconds[name].append(clock() - start)
     params = [p for p in model.parameters() if p.requires_grad]
     return AdamWTiming(str(device), len(params), sum(p.numel() for p in params), seconds, unavailable)
+
+
+# profiler markers, constants and scalar reads of the step counts: not operations on the parameters' data
+BOOKKEEPING = ("_record_function", "lift_fresh", "_local_scalar_dense", "detach")
+
+
+@dataclass(frozen=True)
+class StepOperations:
+    """How many tensor operations one AdamW step dispatches, per implementation: the same count on every device
+    (on CUDA each is at least one kernel launch), so a verdict built on it does not depend on where it ran.
+
+    Attributes:
+        tensors: the parameters stepped.
+        counts: implementation -> tensor operations one ``optimizer.step()`` dispatches (after the first),
+            not counting ``BOOKKEEPING``.
+        fused_kernels: implementation -> how many of those are ``_fused_adamw_`` calls.
+    """
+
+    tensors: int
+    counts: dict[str, int]
+    fused_kernels: dict[str, int]
+
+
+def count_step_operations(model: nn.Module) -> StepOperations:
+    """Count the aten operations of one AdamW step per implementation, on the CPU (the count does not depend on
+    the device: fused runs one ``_fused_adamw_`` per group and dtype, foreach a fixed list of ``_foreach_*``
+    operations, the for-loop about ten per parameter)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Counter(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.names: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.append(func.__name__)
+            return func(*args, **(kwargs or {}))
+
+    check_module("model", model)
+    with one_cpu_thread():
+        optimizers, _ = _optimizers(model, torch.device("cpu"))
+        counts, fused = {}, {}
+        for name, optimizer in optimizers.items():
+            with Counter() as counter:
+                optimizer.step()
+            kernels = [op for op in counter.names if not op.startswith(BOOKKEEPING)]
+            counts[name] = len(kernels)
+            fused[name] = sum(op.startswith("_fused_adamw") for op in kernels)
+    params = [p for p in model.parameters() if p.requires_grad]
+    return StepOperations(len(params), counts, fused)
