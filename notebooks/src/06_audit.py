@@ -4,11 +4,12 @@
 # Labs 01–05 each broke one thing in xtlab's own model: layer dropout and gradients, weight tying, XL memories,
 # optimizer groups, DDP. The skill you need next is to find those failures in *someone else's* model, on the
 # versions you have installed. This lab turns every instrument and invariant of the course into one **report
-# card**, a library function (`xtlab.diagnostics.model_audit`) that works on any `nn.Module` through a small hook, the
-# `ModelAdapter`.
+# card**, a library function (`xtlab.audit(model)`, or `python -m xtlab.audit module:factory` from a shell) that works
+# on any `nn.Module` through a small hook, the `ModelAdapter`.
 #
 # **After this lab you will be able to**
-# - audit a model you did not write and read its report card: what was checked, whether it holds, the evidence;
+# - audit a model you did not write and read its report card: what was checked, whether the model holds, fails, or
+#   the check could not run, and the evidence;
 # - tell which behaviours belong to the library (x-transformers) and which to the architecture, by auditing a twin
 #   with the same weights;
 # - write an adapter that lets the audit drive a new architecture;
@@ -22,8 +23,13 @@ import copy
 import torch
 
 import xtlab
-from xtlab.diagnostics import audit
-from xtlab.diagnostics.model_audit import Subject, audit_models, installed_versions, x_transformers_adapter
+from xtlab.diagnostics.model_audit import (
+    ModelAdapter,
+    Subject,
+    audit_models,
+    installed_versions,
+    x_transformers_adapter,
+)
 from xtlab.diagnostics.ties import embedding_output_tie
 from xtlab.interop import twin_of
 from xtlab.labs import audit as lab
@@ -60,8 +66,16 @@ for name, model in (("x-transformers", x_model), ("xtlab twin", twin), ("torch.n
 #
 # The audit never guesses how to use a model. A `ModelAdapter` tells it how to make a batch (from a seeded
 # generator), compute a loss, where the embedding/output pair is, how to read and set layer dropout, and how to
-# run one XL segment. A missing hook makes its checks *not applicable*. Here is the ready adapter for
-# x-transformers (marked: the hooks that differ from xtlab's):
+# run one XL segment. Its interface (`from xtlab.diagnostics.model_audit import ModelAdapter`):
+
+# %%
+show_source(ModelAdapter, emphasize=["make_batch:", "loss:", "embedding:", "set_layer_dropout:", "xl_step:"])
+
+# %% [markdown]
+# Every row of a card has one of three outcomes: the model **holds** the invariant, the model **fails** it, or the
+# check **could not run**: a hook is missing (no memories, no tie), or the adapter itself raised. Then the row says
+# where in the adapter, so a bug in your loss function is never reported as the model's. Here is the ready adapter
+# for x-transformers (marked: the hooks that differ from xtlab's):
 
 # %%
 show_source(x_transformers_adapter, emphasize=["x_transformers_get_layer_dropout", "xl_step=", "embedding="])
@@ -86,7 +100,7 @@ deepcopy_question
 cards = audit_models({"x-transformers": Subject(x_model, build=x_recipe), "xtlab twin": twin,
                       "torch.nn.Transformer": torch_model,
                       "TinyLM": Subject(tiny, lab.tiny_lm_adapter(tiny))}, seed=0, steps=8)
-print(cards["x-transformers"])
+deepcopy_question.gate(lambda: print(cards["x-transformers"]), what="the x-transformers report card")
 
 # %%
 copied = copy.deepcopy(x_model)
@@ -119,7 +133,7 @@ lab.plot_report_cards(cards)
 # ## 4. Reading the cards
 #
 # **Library, not architecture.** The x-transformers model and its twin compute the same function, yet they
-# differ on three rows. The differences, computed from the two cards:
+# differ on four rows. The differences, computed from the two cards:
 
 # %%
 differ = [row.key for row, twin_row in zip(cards["x-transformers"].rows, cards["xtlab twin"].rows, strict=True)
@@ -131,8 +145,9 @@ for key in differ:
 # %% [markdown]
 # x-transformers draws its layer-dropout skips from Python's `random`, so `torch.manual_seed` alone does not
 # repeat a run; zero memories are attended as if they held tokens; and its tie is a function that a deep copy
-# does not follow. The panel shows the first one: two runs with the same torch seed and different Python seeds.
-# Choose the model and the layer-dropout probability.
+# does not follow, so the copy is not even independent: its loss sends gradients into the original's embedding.
+# The panel shows the first one: two runs with the same torch seed and different Python seeds. Choose the model
+# and the layer-dropout probability.
 
 # %%
 panel = lab.seeding_panel({"x-transformers": x_model, "xtlab twin": twin})
@@ -155,9 +170,10 @@ segment_question
 
 # %%
 by_features = lab.segmented_by_memory_features(seed=0, device=device)
-for (memory_tokens, memory_kv), row in by_features.items():
-    print(f"memory tokens {memory_tokens!s:>5}, memory key/values {memory_kv!s:>5}: {row.status:>5}, "
-          f"{row.evidence.split(': ')[1]}")
+segment_question.gate(lambda: print("\n".join(
+    f"memory tokens {memory_tokens!s:>5}, memory key/values {memory_kv!s:>5}: {row.status:>5}, "
+    f"{row.evidence.split(': ')[1]}" for (memory_tokens, memory_kv), row in by_features.items())),
+    what="the four builds' segmented-versus-full rows")
 
 # %%
 segment_question.reveal(lab.holding_builds(by_features),
@@ -188,8 +204,6 @@ print(cards["TinyLM"].row("ddp_step").evidence)
 def adapter_for_tiny_lm(model):
     ### BEGIN SOLUTION
     import torch.nn.functional as F
-
-    from xtlab.diagnostics.model_audit import ModelAdapter
 
     def make_batch(model, generator):
         tokens = torch.randint(0, model.num_tokens, (2, model.max_len), generator=generator)
@@ -254,14 +268,18 @@ lab.check("outputs_ignore_later_tokens", outputs_ignore_later_tokens)
 planted, fixed = lab.planted_pair(seed=0)
 for name, model in (("planted bug", planted), ("fixed twin", fixed)):
     model = model.to(device)
-    card = audit(model, lab.tiny_lm_adapter(model), name=name, ddp=False,
-                 extra_checks={"outputs ignore later tokens": lab.causality_reference})
+    card = xtlab.audit(model, lab.tiny_lm_adapter(model), name=name, ddp=False,
+                       extra_checks={"outputs ignore later tokens": lab.causality_reference})
     leak = lab.first_leaking_position(model, lab.tiny_lm_adapter(model))
     print(f"{name}: {card.status('outputs ignore later tokens')}; first position that sees the next token: {leak}")
 
 # %% [markdown]
 # ## Next
 #
-# Audit a model of your own: `xtlab.diagnostics.model_audit(model)` for the three ready kinds, or
-# `audit(model, adapter)` with an adapter like yours. Write its functions at module level and it also gets the
-# DDP row. Go back to `00_start_here.ipynb` for the map of the course.
+# Audit a model of your own: `xtlab.audit(model)` for the three ready kinds, or `xtlab.audit(model, adapter)`
+# with an adapter like yours. Write its functions at module level and it also gets the DDP row. From a shell (or
+# CI: the exit status is non-zero when a row fails or could not run):
+#
+#     python -m xtlab.audit mypackage.models:build_model --adapter mypackage.models:adapter_for --report card.md
+#
+# Go back to `00_start_here.ipynb` for the map of the course.

@@ -1,4 +1,4 @@
-"""The report card (xtlab.diagnostics.model_audit): every row computed, models left as they were, bad input refused."""
+"""The report card (xtlab.audit): every row computed, models left as they were, bad input refused."""
 
 import copy
 import pickle
@@ -11,6 +11,7 @@ from torch import nn
 from tests.diagnostics.audit_models import Head, head_adapter, head_batch, head_loss
 from xtlab.diagnostics import audit
 from xtlab.diagnostics.model_audit import (
+    COULD_NOT_RUN,
     FAILS,
     HOLDS,
     NOT_APPLICABLE,
@@ -26,7 +27,7 @@ from xtlab.diagnostics.model_audit import (
 from xtlab.model import Decoder, TransformerWrapper
 
 KEYS = ["gradient_presence", "layer_dropout_seeding", "mems_none_vs_zero", "segmented_vs_full", "tying_paths",
-        "optimizer_groups", "decay_placement", "unused_parameters"]
+        "deepcopy_independence", "optimizer_groups", "decay_placement", "unused_parameters"]
 
 
 def xtlab_model(layer_dropout=0.3, max_mem_len=4, num_memory_tokens=0, attn_num_mem_kv=0):
@@ -135,16 +136,18 @@ def test_extra_checks_become_rows_whatever_they_return():
     assert [row.key for row in card.rows][-4:] == list(checks)
     assert card.status("true") == HOLDS
     assert card.row("with evidence").evidence == "3 leaks" and card.status("with evidence") == FAILS
-    assert card.status("raises") == FAILS and "RuntimeError: boom" in card.row("raises").evidence
+    assert card.status("raises") == COULD_NOT_RUN and "RuntimeError: boom" in card.row("raises").evidence
+    assert card.row("raises").reason == "check error"
     assert card.status("not a bool") == FAILS and "must return a bool" in card.row("not a bool").evidence
 
 
-def test_a_broken_adapter_is_a_failing_row_not_a_crash():
+def test_a_broken_adapter_is_a_row_that_could_not_run_not_a_crash():
     def bad_loss(model, batch):
         return model(batch[0])  # not a scalar
 
     card = audit(Head(), ModelAdapter("bad", head_batch, bad_loss), ddp=False)
-    assert card.status("gradient_presence") == FAILS and "scalar" in card.row("gradient_presence").evidence
+    assert card.status("gradient_presence") == COULD_NOT_RUN and "scalar" in card.row("gradient_presence").evidence
+    assert all(row.reason == "adapter error" for row in card.rows)
 
 
 def test_ddp_step_one_launch_holds_fails_and_needs_build_for_a_model_that_does_not_pickle():

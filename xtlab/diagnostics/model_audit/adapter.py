@@ -2,8 +2,8 @@
 
 An adapter says, for one kind of model, how to make a batch, compute a loss, find the embedding/output pair,
 pass XL memories and switch layer dropout. Every field but ``name``, ``make_batch`` and ``loss`` is optional:
-a check whose hook is missing reports "not applicable". Write the functions at module level (not lambdas, not
-in a notebook) and the adapter pickles, so the audit can send it to the 2-process DDP step as well.
+a check whose hook is missing "could not run" (reason: missing capability). Write the functions at module level
+(not lambdas, not in a notebook) and the adapter pickles, so the audit can send it to the 2-process DDP step as well.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class ModelAdapter:
         forward: ``forward(model, batch) -> tensor``: the model's main output (logits). Optional; extra
             invariants (e.g. causality) use it.
         embedding, output: dotted attribute paths of the token embedding and the output projection (``None``:
-            the model has no such pair, the tie check is not applicable).
+            the model has no such pair: the tie check could not run).
         get_layer_dropout, set_layer_dropout: read and write the model's layer-dropout probability (``None``:
             the model has no layer dropout).
         xl_step: ``xl_step(model, tokens, mems) -> (output, new_mems)`` for Transformer-XL recurrence: ``tokens``
@@ -66,6 +66,12 @@ class ModelAdapter:
                              f"embedding={self.embedding!r}, output={self.output!r}")
         if (self.get_layer_dropout is None) != (self.set_layer_dropout is None):
             raise ValueError("get_layer_dropout and set_layer_dropout must be given together, but only one was")
+
+    @property
+    def hooks(self) -> tuple[Callable, ...]:
+        """Every function the adapter gives (to tell the adapter's errors from the model's)."""
+        return tuple(fn for fn in (self.make_batch, self.loss, self.forward, self.get_layer_dropout,
+                                   self.set_layer_dropout, self.xl_step) if fn is not None)
 
     @property
     def has_layer_dropout(self) -> bool:

@@ -1,14 +1,21 @@
 """The invariants of the course, one function each: ``check(model, adapter, seed, steps) -> Row``.
 
-Each is measured on the model as it is (its own layer-dropout probability, memories, tie); a check whose
-adapter hook is missing says "not applicable". The functions change nothing they do not put back (the
-caller, :func:`xtlab.diagnostics.model_audit.audit`, also snapshots the model and the random state).
+Each is measured on the model as it is (its own layer-dropout probability, memories, tie, and its own
+``configure_optimizers`` when it has one); a check whose adapter hook is missing "could not run" (reason: missing
+capability). Differences are reported against :data:`TOLERANCE`: below it as a verdict ("within tolerance"),
+above it with two significant digits, so the text is the same on a CPU and a GPU. The functions change nothing
+they do not put back (the caller, :func:`xtlab.audit`, also snapshots the model and the random state).
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import inspect
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
 
 import torch
 from torch import nn
@@ -16,9 +23,15 @@ from torch import nn
 from xtlab.diagnostics.gradient_presence import GradientPresence, GradientState, record_gradient_presence
 from xtlab.diagnostics.model_audit.adapter import ModelAdapter
 from xtlab.diagnostics.model_audit.model_state import seed_all
-from xtlab.diagnostics.model_audit.rows import FAILS, HOLDS, NOT_APPLICABLE, Row, status_of
+from xtlab.diagnostics.model_audit.rows import ADAPTER_ERROR, COULD_NOT_RUN, FAILS, HOLDS, Row, missing, status_of
 from xtlab.diagnostics.model_audit.tying_paths import PATHS, run_tying_paths
-from xtlab.diagnostics.optimizer_groups import check_param_groups, param_groups, strategy_disagreements
+from xtlab.diagnostics.optimizer_groups import (
+    EXEMPT_CATEGORIES,
+    check_param_groups,
+    classify_parameter,
+    param_groups,
+    strategy_disagreements,
+)
 from xtlab.diagnostics.ties import TieStatus, embedding_output_tie
 from xtlab.diagnostics.unused_parameters import find_unused_parameters
 
@@ -88,7 +101,7 @@ def layer_dropout_seeding(model: nn.Module, adapter: ModelAdapter, seed: int, st
     Python's and NumPy's seeds differ."""
     check = "layer-dropout skips are reproducible from torch.manual_seed alone"
     if not adapter.has_layer_dropout:
-        return Row("layer_dropout_seeding", check, NOT_APPLICABLE, "the adapter has no layer-dropout hook")
+        return missing("layer_dropout_seeding", check, "the adapter has no layer-dropout hook")
     with layer_dropout_set(model, adapter, PROBE_LAYER_DROPOUT):
         first = training_presence(model, adapter, steps, seed, seed)
         again = training_presence(model, adapter, steps, seed, seed)
@@ -96,9 +109,9 @@ def layer_dropout_seeding(model: nn.Module, adapter: ModelAdapter, seed: int, st
     skipped = len(_steps_with_missing(first))
     probe = f"probe at p={PROBE_LAYER_DROPOUT:g}, {steps} steps, torch seed {seed}"
     if skipped == 0:
-        return Row("layer_dropout_seeding", check, NOT_APPLICABLE,
+        return Row("layer_dropout_seeding", check, COULD_NOT_RUN,
                    f"{probe}: no step skipped anything, so there is nothing to compare (does set_layer_dropout "
-                   f"reach the model?)")
+                   f"reach the model?)", ADAPTER_ERROR)
     if first.states != again.states:
         return Row("layer_dropout_seeding", check, FAILS,
                    f"{probe}: the skips differ even with every seed repeated (they come from outside torch, "
@@ -119,11 +132,17 @@ def _largest_difference(first: torch.Tensor, second: torch.Tensor) -> float:
     return float((first.float() - second.float()).abs().max())
 
 
+def shown_difference(difference: float) -> str:
+    """A largest |difference| as text both a CPU and a GPU print alike: float noise below :data:`TOLERANCE` as
+    ``"< 1e-04"`` (the verdict, not the noise), a real difference with two significant digits."""
+    return f"< {TOLERANCE:.0e}" if difference <= TOLERANCE else f"{difference:.2g}"
+
+
 def mems_none_vs_zero(model: nn.Module, adapter: ModelAdapter, seed: int, steps: int) -> Row:
     """Passing all-zero memories gives the same output as passing ``mems=None`` (empty memories are masked)."""
     check = "mems=None and all-zero memories give the same output"
     if not adapter.has_memories:
-        return Row("mems_none_vs_zero", check, NOT_APPLICABLE, "the adapter has no XL-memory hook")
+        return missing("mems_none_vs_zero", check, "the adapter has no XL-memory hook")
     model.eval()
     with torch.no_grad():
         _, first, second = _segments(model, adapter, seed)
@@ -134,14 +153,14 @@ def mems_none_vs_zero(model: nn.Module, adapter: ModelAdapter, seed: int, steps:
     difference = _largest_difference(without, with_zeros)
     return Row("mems_none_vs_zero", check, status_of(difference <= TOLERANCE),
                f"{len(zeros)} zero memories of {zeros[0].shape[1]} positions: largest |output difference| "
-               f"{difference:.2g} (tolerance {TOLERANCE:g})")
+               f"{shown_difference(difference)} (tolerance {TOLERANCE:.0e})")
 
 
 def segmented_vs_full(model: nn.Module, adapter: ModelAdapter, seed: int, steps: int) -> Row:
     """Two segments with XL memories give the outputs of one pass over the whole sequence (eval mode)."""
     check = "a segmented XL pass equals one full pass"
     if not adapter.has_memories:
-        return Row("segmented_vs_full", check, NOT_APPLICABLE, "the adapter has no XL-memory hook")
+        return missing("segmented_vs_full", check, "the adapter has no XL-memory hook")
     model.eval()
     with torch.no_grad():
         tokens, first, second = _segments(model, adapter, seed)
@@ -150,61 +169,124 @@ def segmented_vs_full(model: nn.Module, adapter: ModelAdapter, seed: int, steps:
         out_second, _ = adapter.xl_step(model, second, mems)
     kept = min(mem.shape[1] for mem in mems)
     if kept < first.shape[1]:
-        return Row("segmented_vs_full", check, NOT_APPLICABLE,
-                   f"memories keep {kept} positions, fewer than the first segment's {first.shape[1]}: a full "
-                   f"pass sees more, so the two cannot agree")
+        return missing("segmented_vs_full", check,
+                       f"memories keep {kept} positions, fewer than the first segment's {first.shape[1]}: a full "
+                       f"pass sees more, so the two cannot agree")
     half = first.shape[1]
     first_difference = _largest_difference(out_first, full[:, :half])
     difference = _largest_difference(out_second, full[:, half:])
     return Row("segmented_vs_full", check, status_of(max(difference, first_difference) <= TOLERANCE),
                f"{tokens.shape[1]} tokens as 2 segments of {half}, memories of {kept}: largest |segmented - "
-               f"full| {difference:.2g} on the second segment, {first_difference:.2g} on the first "
-               f"(tolerance {TOLERANCE:g})")
+               f"full| {shown_difference(difference)} on the second segment, {shown_difference(first_difference)} on "
+               f"the first (tolerance {TOLERANCE:.0e})")
 
 
 def tying_paths(model: nn.Module, adapter: ModelAdapter, seed: int, steps: int) -> Row:
     """The embedding/output tie survives the six save/load paths and ``copy.deepcopy``."""
     check = f"the embedding/output tie survives {len(PATHS) - 1} save/load paths and deepcopy"
     if not adapter.has_tie:
-        return Row("tying_paths", check, NOT_APPLICABLE, "the adapter names no embedding/output pair")
+        return missing("tying_paths", check, "the adapter names no embedding/output pair")
     as_built = embedding_output_tie(model, adapter.embedding, adapter.output)
     if as_built != TieStatus.TIED:
-        return Row("tying_paths", check, NOT_APPLICABLE, f"{adapter.embedding} and {adapter.output} are "
-                                                         f"{as_built.value} as built: there is no tie to keep")
+        return missing("tying_paths", check, f"{adapter.embedding} and {adapter.output} are {as_built.value} as "
+                                             f"built: there is no tie to keep")
     outcomes = run_tying_paths(model, adapter.embedding, adapter.output)
     kept = sum(outcome.holds for outcome in outcomes)
     return Row("tying_paths", check, status_of(kept == len(outcomes)),
                f"tied in {kept} of {len(outcomes)}: " + "; ".join(str(outcome) for outcome in outcomes))
 
 
+OWN_OPTIMIZER_ARGUMENTS = {"weight_decay": 0.1, "learning_rate": 1e-3, "lr": 1e-3, "betas": (0.9, 0.95),
+                           "device_type": "cpu"}
+
+
+def own_optimizer(model: nn.Module) -> tuple[torch.optim.Optimizer | None, str]:
+    """The optimizer the model's own ``configure_optimizers`` builds (nanoGPT's and minGPT's designs), and what
+    was graded, in words; ``(None, why)`` when the model has none or it cannot be called.
+
+    Its arguments are filled by name: ``weight_decay``, ``learning_rate``/``lr``, ``betas``, ``device_type``, or
+    ``train_config`` (an object with those attributes, as minGPT takes); what it prints is swallowed.
+    """
+    configure = getattr(model, "configure_optimizers", None)
+    if not callable(configure):
+        return None, "the usual recipe by parameter type (the model has no configure_optimizers)"
+    arguments, unknown = {}, []
+    for name, parameter in inspect.signature(configure).parameters.items():
+        if name in OWN_OPTIMIZER_ARGUMENTS:
+            arguments[name] = OWN_OPTIMIZER_ARGUMENTS[name]
+        elif name == "train_config":
+            arguments[name] = SimpleNamespace(**OWN_OPTIMIZER_ARGUMENTS)
+        elif parameter.default is inspect.Parameter.empty and parameter.kind not in (
+                inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            unknown.append(name)
+    if unknown:
+        return None, (f"the usual recipe by parameter type (the model's configure_optimizers takes {unknown}, "
+                      f"which the audit cannot fill)")
+    with contextlib.redirect_stdout(io.StringIO()):
+        optimizer = configure(**arguments)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"the model's configure_optimizers returned {type(optimizer).__name__}, not an optimizer")
+    return optimizer, f"the model's own configure_optimizers ({type(optimizer).__name__}, weight_decay=0.1)"
+
+
 def optimizer_groups(model: nn.Module, adapter: ModelAdapter, seed: int, steps: int) -> Row:
-    """Decay / no-decay groups (by parameter type) hold every trainable parameter exactly once."""
+    """Optimizer groups hold every trainable parameter exactly once (the model's own configure_optimizers when
+    it has one, else the usual recipe by parameter type)."""
     check = "optimizer groups are complete and disjoint (ties counted once)"
+    optimizer, graded = own_optimizer(model)
+    groups = param_groups(model, 0.1) if optimizer is None else optimizer.param_groups
     try:
-        found = check_param_groups(model, param_groups(model, 0.1))
+        found = check_param_groups(model, groups)
     except ValueError as err:
-        return Row("optimizer_groups", check, FAILS, str(err))
-    (decay, no_decay), (decay_values, no_decay_values) = found.counts, found.numels
-    return Row("optimizer_groups", check, HOLDS,
-               f"decay: {decay} tensors ({decay_values:,} values); no decay: {no_decay} tensors "
-               f"({no_decay_values:,} values); frozen: {len(found.frozen)}")
+        return Row("optimizer_groups", check, FAILS, f"graded {graded}: {err}")
+    counts = "; ".join(f"group {index}: {count} tensors ({values:,} values)"
+                       for index, (count, values) in enumerate(zip(found.counts, found.numels, strict=True)))
+    return Row("optimizer_groups", check, HOLDS, f"graded {graded}: {counts}; frozen: {len(found.frozen)}")
 
 
 def decay_placement(model: nn.Module, adapter: ModelAdapter, seed: int, steps: int) -> Row:
-    """The usual recipe (decay every parameter with ndim >= 2) spares embeddings, memory tokens and memory
-    key/values, which should not decay."""
-    check = "the usual ndim >= 2 decay recipe spares every parameter that should not decay"
-    disagreements = strategy_disagreements(model)
-    wrongly_decayed = [f"{by_type.name} ({by_type.category})" for by_type, by_ndim in disagreements
-                       if by_ndim.group == "decay"]
-    spared = [f"{by_type.name} ({by_type.category})" for by_type, by_ndim in disagreements
-              if by_ndim.group == "no_decay"]
-    evidence = f"decayed that should not be: {len(wrongly_decayed)} parameters"
+    """Weight decay spares embeddings, norm gains, biases, memory tokens and memory key/values (the model's own
+    configure_optimizers when it has one, else the usual ndim >= 2 recipe)."""
+    check = "weight decay spares every parameter that should not decay"
+    optimizer, graded = own_optimizer(model)
+    if optimizer is None:
+        graded = "the usual ndim >= 2 recipe (the model has no configure_optimizers)" if "no configure" in graded \
+            else graded.replace("by parameter type", "ndim >= 2")
+        disagreements = strategy_disagreements(model)
+        wrongly_decayed = [f"{by_type.name} ({by_type.category})" for by_type, by_ndim in disagreements
+                           if by_ndim.group == "decay"]
+    else:
+        modules = dict(model.named_modules())
+        decayed = {id(p) for group in optimizer.param_groups if group.get("weight_decay", 0.0) > 0
+                   for p in group["params"]}
+        wrongly_decayed = []
+        for name, parameter in model.named_parameters():
+            category, _ = classify_parameter(name, parameter, modules[name.rpartition(".")[0]])
+            if id(parameter) in decayed and category in EXEMPT_CATEGORIES:
+                wrongly_decayed.append(f"{name} ({category})")
+    evidence = f"graded {graded}: decayed that should not be: {len(wrongly_decayed)} parameters"
     if wrongly_decayed:
         evidence += f": {_names(wrongly_decayed)}"
-    if spared:
-        evidence += f"; it spares {len(spared)} 1-D parameters that xtlab's by-type recipe decays: {_names(spared)}"
     return Row("decay_placement", check, status_of(not wrongly_decayed), evidence)
+
+
+def deepcopy_independence(model: nn.Module, adapter: ModelAdapter, seed: int, steps: int) -> Row:
+    """``copy.deepcopy`` gives an independent model: the copy's loss reaches only the copy's parameters."""
+    check = "copy.deepcopy gives an independent model (the copy's loss reaches none of the original's parameters)"
+    batch = adapter.batch(model, seed)
+    duplicate = copy.deepcopy(model)
+    for parameter in model.parameters():
+        parameter.grad = None
+    duplicate.eval()
+    with layer_dropout_set(duplicate, adapter, 0.0):
+        adapter.scalar_loss(duplicate, batch).backward()
+    reached = [name for name, parameter in model.named_parameters() if parameter.grad is not None]
+    total = sum(1 for _ in model.parameters())
+    evidence = f"{len(reached)} of {total} parameters of the original got a gradient from the copy's loss"
+    if reached:
+        evidence += (f" ({_names(reached)}): the copy still calls the original's modules or tensors (a function or "
+                     f"lambda attribute that closes over them is not copied)")
+    return Row("deepcopy_independence", check, status_of(not reached), evidence)
 
 
 def unused_parameters(model: nn.Module, adapter: ModelAdapter, seed: int, steps: int) -> Row:
@@ -224,4 +306,4 @@ def unused_parameters(model: nn.Module, adapter: ModelAdapter, seed: int, steps:
 
 
 LOCAL_CHECKS = (gradient_presence, layer_dropout_seeding, mems_none_vs_zero, segmented_vs_full, tying_paths,
-                optimizer_groups, decay_placement, unused_parameters)
+                deepcopy_independence, optimizer_groups, decay_placement, unused_parameters)

@@ -2,7 +2,7 @@
 ``torch.nn.Transformer``; :func:`adapter_for` picks one by the model's class.
 
 Each factory reads the model once and leaves out the hooks for features this instance lacks (no memories when
-``max_mem_len == 0``, no tie pair when there is no output projection), so those checks say "not applicable".
+``max_mem_len == 0``, no tie pair when there is no output projection), so those checks "could not run".
 Every function here is at module level, so the adapters pickle (the DDP step sends them to its processes).
 """
 

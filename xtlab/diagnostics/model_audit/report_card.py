@@ -18,10 +18,23 @@ from torch import nn
 from xtlab._checks import check_bool, check_int, check_module, check_number, check_type, shown
 from xtlab.diagnostics.model_audit.adapter import ModelAdapter
 from xtlab.diagnostics.model_audit.checks import LOCAL_CHECKS
+from xtlab.diagnostics.model_audit.ddp_step import CHECK as DDP_CHECK
 from xtlab.diagnostics.model_audit.ddp_step import DDPJob, ddp_rows, make_job
 from xtlab.diagnostics.model_audit.model_state import ModelSnapshot, global_random_state_kept
 from xtlab.diagnostics.model_audit.ready_adapters import adapter_for
-from xtlab.diagnostics.model_audit.rows import FAILS, STATUSES, Row, short_error, status_of
+from xtlab.diagnostics.model_audit.rows import (
+    ADAPTER_ERROR,
+    CHECK_ERROR,
+    COULD_NOT_RUN,
+    FAILS,
+    HOLDS,
+    STATUSES,
+    Row,
+    adapter_error_evidence,
+    raised_in_adapter,
+    short_error,
+    status_of,
+)
 from xtlab.threads import one_cpu_thread
 
 Invariant = Callable[[nn.Module, ModelAdapter], "bool | tuple[bool, str]"]
@@ -69,21 +82,42 @@ class ReportCard:
         return sum(row.status == status for row in self.rows)
 
     @property
+    def summary(self) -> str:
+        """One line: how many rows hold, fail and could not run."""
+        return (f"{self.count(HOLDS)} hold, {self.count(FAILS)} fail, {self.count(COULD_NOT_RUN)} could not run "
+                f"(of {len(self.rows)} rows)")
+
+    def markdown(self) -> str:
+        """The card as a Markdown document: the header, the summary, one table row per check with its evidence."""
+        def cell(text: str) -> str:
+            return text.replace("|", "\\|").replace("\n", " ")
+
+        lines = [f"# {cell(self.header)}", "", self.summary, "", "| check | outcome | evidence |", "|---|---|---|"]
+        lines += [f"| {cell(row.check)} | **{cell(row.outcome)}** | {cell(row.evidence)} |" for row in self.rows]
+        return "\n".join(lines) + "\n"
+
+    def html_document(self) -> str:
+        """The card as a standalone HTML page."""
+        return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(self.name)}</title>"
+                f"</head><body>\n{self._repr_html_()}\n</body></html>\n")
+
+    @property
     def header(self) -> str:
         versions = ", ".join(f"{package} {version}" for package, version in self.versions.items())
         return f"Report card: {self.name} ({self.kind}, {self.parameters:,} parameters) on {versions}"
 
     def __repr__(self) -> str:
         width = max(len(status) for status in STATUSES)
-        lines = [self.header]
+        lines = [self.header, self.summary]
         for row in self.rows:
             lines.append(f"  [{row.status:^{width}}] {row.check}\n  {'':{width + 2}} {row.evidence}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        body = "".join(f"<tr><td>{html.escape(row.check)}</td><td><b>{html.escape(row.status)}</b></td>"
+        body = "".join(f"<tr><td>{html.escape(row.check)}</td><td><b>{html.escape(row.outcome)}</b></td>"
                        f"<td>{html.escape(row.evidence)}</td></tr>" for row in self.rows)
-        return (f"<p>{html.escape(self.header)}</p><table><thead><tr><th>check</th><th>status (computed)</th>"
+        return (f"<p>{html.escape(self.header)}<br>{html.escape(self.summary)}</p><table><thead><tr><th>check</th>"
+                f"<th>outcome (computed)</th>"
                 f"<th>evidence</th></tr></thead><tbody>{body}</tbody></table>")
 
 
@@ -99,8 +133,11 @@ class Subject(NamedTuple):
 def _extra_row(name: str, invariant: Invariant, model: nn.Module, adapter: ModelAdapter) -> Row:
     try:
         result = invariant(model, adapter)
-    except Exception as err:  # an invariant that cannot run on this model is a finding, not a crash
-        return Row(name, name, FAILS, f"the check raised {short_error(err)}")
+    except Exception as err:  # a check that raises measured nothing: it could not run
+        frame = raised_in_adapter(err, adapter.hooks)
+        if frame is not None:
+            return Row(name, name, COULD_NOT_RUN, adapter_error_evidence("the adapter", err, frame), ADAPTER_ERROR)
+        return Row(name, name, COULD_NOT_RUN, f"the check raised {short_error(err)}", CHECK_ERROR)
     if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], str):
         result, evidence = result
     else:
@@ -111,9 +148,33 @@ def _extra_row(name: str, invariant: Invariant, model: nn.Module, adapter: Model
     return Row(name, name, status_of(result), evidence)
 
 
+def _preflight(model: nn.Module, adapter: ModelAdapter, seed: int) -> tuple[str, str] | None:
+    """Run the adapter once (a batch, the loss, a backward pass, in eval mode): ``(evidence, reason)`` when it
+    raised, else None. Every row needs these hooks, so when they fail no row can tell anything about the model."""
+    snapshot = ModelSnapshot(model)
+    try:
+        with global_random_state_kept():
+            model.eval()
+            batch = adapter.batch(model, seed)
+            adapter.scalar_loss(model, batch).backward()
+    except Exception as err:
+        frame = raised_in_adapter(err, adapter.hooks)
+        if frame is not None:
+            return adapter_error_evidence("the adapter (make_batch, loss)", err, frame), ADAPTER_ERROR
+        return (f"the model raised {short_error(err)} on the adapter's batch in eval mode, before any check; run "
+                f"adapter.loss(model, adapter.batch(model, 0)) to see the whole traceback"), CHECK_ERROR
+    finally:
+        snapshot.restore()
+    return None
+
+
 def _local_rows(model: nn.Module, adapter: ModelAdapter, seed: int, steps: int,
                 extra_checks: Mapping[str, Invariant]) -> list[Row]:
     """Every local check, then every extra invariant, each on the model as it was (snapshot restored after)."""
+    broken = _preflight(model, adapter, seed)
+    if broken is not None:
+        checks = [(check.__name__, _docline(check)) for check in LOCAL_CHECKS] + [(key, key) for key in extra_checks]
+        return [Row(key, check, COULD_NOT_RUN, *broken) for key, check in checks]
     runs = [(check.__name__, _docline(check), lambda check=check: check(model, adapter, seed, steps))
             for check in LOCAL_CHECKS]
     runs += [(key, key, lambda key=key, invariant=invariant: _extra_row(key, invariant, model, adapter))
@@ -124,8 +185,13 @@ def _local_rows(model: nn.Module, adapter: ModelAdapter, seed: int, steps: int,
         try:
             with global_random_state_kept():
                 rows.append(run())
-        except Exception as err:  # the model (or its adapter) broke under the instrument: that is a finding
-            rows.append(Row(key, check, FAILS, f"the check raised {short_error(err)}"))
+        except Exception as err:  # the adapter's error: the check could not run; the model's: it fails the check
+            frame = raised_in_adapter(err, adapter.hooks)
+            if frame is not None:
+                rows.append(Row(key, check, COULD_NOT_RUN, adapter_error_evidence("the adapter", err, frame),
+                                ADAPTER_ERROR))
+            else:
+                rows.append(Row(key, check, FAILS, f"the model raised under this check: {short_error(err)}"))
         finally:
             snapshot.restore()
     return rows
@@ -183,6 +249,11 @@ def audit_models(models: Mapping[str, nn.Module | Subject], *, seed: int = 0, st
     if ddp:
         jobs: dict[str, DDPJob] = {}
         for name, s in subjects.items():
+            first = rows[name][0]
+            if first.reason in (ADAPTER_ERROR, CHECK_ERROR) and all(row.evidence == first.evidence
+                                                                     for row in rows[name]):  # the preflight failed
+                rows[name].append(Row("ddp_step", DDP_CHECK, COULD_NOT_RUN, first.evidence, first.reason))
+                continue
             job = make_job(name, s.model, s.adapter, s.build)
             if isinstance(job, Row):
                 rows[name].append(job)
@@ -207,9 +278,13 @@ def audit(model: nn.Module, adapter: ModelAdapter | None = None, *, name: str | 
 
     Rows: gradient presence under the model's layer dropout; layer-dropout skips seeded by torch; ``mems=None``
     vs all-zero memories; a segmented XL pass vs a full pass; the embedding/output tie through six save/load
-    paths and ``deepcopy``; optimizer groups complete and disjoint; where weight decay lands; unused
-    parameters; a 2-process DDP step; then ``extra_checks``. Each row holds, fails or is not applicable (its
-    adapter hook is missing), with the evidence.
+    paths and ``deepcopy``; ``deepcopy`` gives an independent model; optimizer groups complete and disjoint and
+    where weight decay lands (the model's own ``configure_optimizers`` when it has one); unused parameters; a
+    2-process DDP step; then ``extra_checks``. Each row holds, fails, or could not run (a hook the adapter lacks,
+    or the adapter raised: its traceback summarised, with a hint), with the evidence. The model is left exactly
+    as it was: tensors, ``requires_grad``, training flags and every plain attribute.
+
+    Also from a shell: ``python -m xtlab.audit module:factory [--adapter module:adapter] [--report out.md]``.
 
     Args:
         model: any ``nn.Module``. adapter: how to drive it; ``None`` picks the ready adapter for xtlab's or
@@ -221,9 +296,9 @@ def audit(model: nn.Module, adapter: ModelAdapter | None = None, *, name: str | 
 
     Example::
 
-        card = xtlab.diagnostics.model_audit(model)
+        card = xtlab.audit(model)         # or xtlab.audit(model, adapter) for a model without a ready adapter
         print(card)                       # one line per check, with its evidence
-        card.status("tying_paths")        # "holds" / "fails" / "not applicable"
+        card.status("tying_paths")        # "holds" / "fails" / "could not run"
     """
     check_module("model", model)
     name = type(model).__name__ if name is None else name

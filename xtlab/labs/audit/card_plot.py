@@ -10,25 +10,26 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from xtlab._checks import check_type
-from xtlab.diagnostics.model_audit import FAILS, HOLDS, NOT_APPLICABLE, ReportCard
+from xtlab.diagnostics.model_audit import COULD_NOT_RUN, FAILS, HOLDS, ReportCard
 from xtlab.widgets.figures import new_figure
 
-STATUS_COLOURS = {HOLDS: "#0072B2", FAILS: "#D55E00", NOT_APPLICABLE: "#DDDDDD"}  # Okabe-Ito blue, vermillion
+STATUS_COLOURS = {HOLDS: "#0072B2", FAILS: "#D55E00", COULD_NOT_RUN: "#DDDDDD"}  # Okabe-Ito blue, vermillion
 SHORT_CHECKS = {
     "gradient_presence": "every step, every gradient",
     "layer_dropout_seeding": "skips seeded by torch",
     "mems_none_vs_zero": "mems=None = zero memories",
     "segmented_vs_full": "segmented XL = full pass",
     "tying_paths": "tie survives save/load, deepcopy",
+    "deepcopy_independence": "deepcopy is independent",
     "optimizer_groups": "groups complete, disjoint",
-    "decay_placement": "ndim recipe spares no-decay",
+    "decay_placement": "decay spares no-decay",
     "unused_parameters": "no unused parameters",
     "ddp_step": "2-process DDP step",
 }
 
 
 def plot_report_cards(cards: Mapping[str, ReportCard]) -> Figure:
-    """A grid: checks (rows) x models (columns), blue holds, vermillion fails, grey not applicable."""
+    """A grid: checks (rows) x models (columns), blue holds, vermillion fails, grey could not run."""
     check_type("cards", cards, Mapping, "a mapping name -> ReportCard")
     names = list(cards)
     keys = [row.key for row in cards[names[0]].rows]
@@ -43,7 +44,7 @@ def plot_report_cards(cards: Mapping[str, ReportCard]) -> Figure:
     for column, name in enumerate(names):
         for row, key in enumerate(keys):
             ax.text(column, row, cards[name].status(key), ha="center", va="center", fontsize=7,
-                    color="white" if cards[name].status(key) != NOT_APPLICABLE else "black")
+                    color="white" if cards[name].status(key) != COULD_NOT_RUN else "black")
     held = {name: cards[name].count(HOLDS) for name in names}
     ax.set_title("Report cards: which invariants hold in each model (" +
                  ", ".join(f"{name}: {count}/{len(keys)}" for name, count in held.items()) + ")", fontsize=9)

@@ -8,6 +8,7 @@ import torch
 from xtlab.course import Exercise, Mistake, Verdict, call, describe
 from xtlab.labs.audit.causality import causality_reference, planted_pair
 from xtlab.labs.audit.tiny_lm import tiny_lm_adapter
+from xtlab.threads import one_cpu_thread
 
 PAIRS = ({"seed": 0}, {"seed": 3, "num_tokens": 40, "max_len": 10, "depth": 1})
 
@@ -22,6 +23,11 @@ def _answer(outputs_ignore_later_tokens, model) -> bool | Verdict:
 
 def check_outputs_ignore_later_tokens(answer) -> Verdict:
     """The fixed twins (as built: training mode, dropout on) must pass, the planted bugs must fail."""
+    with one_cpu_thread():  # tiny models: one thread is many times faster on a small, busy CPU
+        return _check_invariant(answer)
+
+
+def _check_invariant(answer) -> Verdict:
     for settings in PAIRS:
         planted, fixed = planted_pair(**settings)
         on_fixed = _answer(answer, fixed)
