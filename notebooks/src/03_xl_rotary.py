@@ -13,8 +13,9 @@
 # - judge any XL design with one exact invariant: segments with memories give the logits of one full causal pass;
 # - tell the two valid recording designs from the two broken ones;
 # - show that rotary only needs the right *offsets* between memories and current tokens, not a given start;
-# - explain what layer dropout does to memories in the installed x-transformers, and write the three pieces
-#   (positions, mask, update) yourself.
+# - explain what layer dropout does to memories in the installed x-transformers;
+# - write the segmented pass a trainer runs (positions, memory update at the right stage, detach) and the memory
+#   mask yourself, each checked on hidden cases.
 #
 # **Estimated time:** 40 minutes. Every check runs on the CPU in float64, so the verdicts are the same on every
 # machine. A correct design agrees to float64 rounding, printed as `< 1e-12` (the tolerance); anything above it is
@@ -41,7 +42,7 @@ print(f"device: {describe_device(device)}")
 # detached. It hands the old memory to attention together with a key mask.
 
 # %%
-show_source(AttentionLayers.forward, emphasize=["recorded", "torch.cat((mem", "new_mems.append", "key_mask("])
+show_source(AttentionLayers.forward, emphasize=["recorded", "update_memory(", "key_mask("])
 
 # %% [markdown]
 # The key mask hides memory slots that are entirely zero (empty), unless you pass your own `mem_masks`:
@@ -371,22 +372,59 @@ audit_question.reveal(ArticleAudit("004", (
 )))
 
 # %% [markdown]
-# ## Exercise 1: the memory positions
+# ## Exercise 1: the segmented pass
 #
-# Write `positions_with_memory(M, T)`: the rotary positions of the `M + T` keys `[memory ; current]`, oldest
-# memory first. The checker runs your positions in one rotary attention head as a segment with M memories and
-# compares it with the full causal pass, for several (M, T), M = 0 included.
+# Write the loop a trainer runs over a long sequence. `lab.SegmentRunner(model)` runs the lab's decoder on one
+# segment; everything around it is yours. Its interface (no more of its source than this):
+
+# %%
+print(lab.SegmentRunner.__doc__)
+
+# %% [markdown]
+# One call, the first segment of a 24-token sequence: no memory yet, so the 6 keys are numbered 0..5.
+
+# %%
+run_segment = lab.SegmentRunner(lab.build_xl_model())
+tokens = lab.example_tokens(24, batch=2)
+logits, hiddens = run_segment(tokens[:, :6], None, list(range(6)))
+print(f"logits {tuple(logits.shape)}; {len(hiddens)} hiddens, each {tuple(hiddens[0].shape)}; "
+      f"layer 0 normed: {tuple(run_segment.norm(0, hiddens[0]).shape)}")
+
+# %% [markdown]
+# Write `segmented_pass(run_segment, tokens, segment_len, max_mem_len)`: split `tokens` (b, n) into segments of
+# `segment_len` (the last may be shorter); run each with every layer's memory and the rotary positions of its
+# `M + T` keys `[memory ; current]`; after each segment, update every layer's memory: `[its memory ; its states]`,
+# keep the last `max_mem_len` positions (none at 0), detach; return every segment's logits concatenated along the
+# positions, `(b, n, num_tokens)`, with their graph (a trainer calls backward on them). `run_segment` gives a
+# memory to attention as it is, next to the normed current tokens.
+#
+# The checker runs hidden cases (`max_mem_len` 0, shorter than, equal to and longer than a segment, and covering
+# the whole sequence; short last segments; batch 1 and 3; training mode) against the library's own segmented pass
+# (one full causal pass where the memory covers the history) to 1e-12, reads every call you make, and checks that
+# backward of one segment never reaches the one before.
 
 
 # %%
-def positions_with_memory(M, T):
+def segmented_pass(run_segment, tokens, segment_len, max_mem_len):
     ### BEGIN SOLUTION
-    return list(range(-M, T))
+    mems, outputs = None, []
+    for start in range(0, tokens.shape[1], segment_len):
+        segment = tokens[:, start:start + segment_len]
+        num_mems = 0 if mems is None else mems[0].shape[1]
+        logits, hiddens = run_segment(segment, mems, torch.arange(-num_mems, segment.shape[1]))
+        outputs.append(logits)
+        new_mems = []
+        for k, hidden in enumerate(hiddens):
+            recorded = run_segment.norm(k, hidden)
+            both = recorded if mems is None else torch.cat((mems[k], recorded), dim=1)
+            new_mems.append(both[:, both.shape[1] - min(max_mem_len, both.shape[1]):].detach())
+        mems = new_mems
+    return torch.cat(outputs, dim=1)
     ### END SOLUTION
 
 
 # %%
-lab.check("positions_with_memory", positions_with_memory)
+lab.check("segmented_pass", segmented_pass)
 
 # %% [markdown]
 # ## Exercise 2: the memory mask for empty slots
@@ -407,31 +445,10 @@ def memory_mask(mem):
 lab.check("memory_mask", memory_mask)
 
 # %% [markdown]
-# ## Exercise 3: the memory update
-#
-# Write `update_memory(mem, hidden, max_mem_len)`: one layer's next memory. `mem` is `(b, M, dim)` or `None` (the
-# first segment), `hidden` is `(b, T, dim)`, the states this layer recorded. Concatenate along the positions, keep
-# the last `max_mem_len`, and detach, so the next segment's backward pass stops here. The checker uses your
-# function for every layer of a segmented pass (`hidden` requires grad, as in training) and compares the logits
-# with one full pass, then with a short memory.
-
-
-# %%
-def update_memory(mem, hidden, max_mem_len):
-    ### BEGIN SOLUTION
-    both = hidden if mem is None else torch.cat((mem, hidden), dim=1)
-    return both[:, both.shape[1] - min(max_mem_len, both.shape[1]):].detach()
-    ### END SOLUTION
-
-
-# %%
-lab.check("update_memory", update_memory)
-
-# %% [markdown]
 # ## Why it matters
 #
 # - Segmented = full, in float64, is a complete test of an XL implementation: positions, masks, recording stage
-#   and update are all inside it.
+#   and update are all inside it, and `max_mem_len=0` must keep nothing (`[:, -0:]` keeps everything).
 # - Rotary needs the right offsets between memories and current tokens, not a particular start.
 # - A memory mask decides per slot; one flag for a whole batch mixes fresh and continuing rows.
 # - With x-transformers, layer dropout and XL memories together shift memories by a layer: keep them apart, or

@@ -7,10 +7,7 @@ The notebook imports this package as ``lab``; every name it uses is listed here.
 from xtlab.labs.xl_rotary.causes import ZeroMemoryCauses, zero_memory_causes
 from xtlab.labs.xl_rotary.exercises import (
     EXERCISES,
-    POSITION_CASES,
     check_memory_mask,
-    check_memory_positions,
-    check_update_memory,
 )
 from xtlab.labs.xl_rotary.layer_dropout import (
     LIBRARIES,
@@ -72,6 +69,7 @@ from xtlab.labs.xl_rotary.positions import (
     POSITION_SCHEMES,
     PositionSchemes,
     article_order,
+    position_hint,
     position_schemes,
     segment_attention_gap,
 )
@@ -83,6 +81,8 @@ from xtlab.labs.xl_rotary.recording import (
     forward_with_design,
     segmented_vs_full,
 )
+from xtlab.labs.xl_rotary.segmented import SegmentRunner, reference_segmented, solution_segmented_pass
+from xtlab.labs.xl_rotary.segmented_exercise import SEGMENTED_CASES, check_segmented_pass
 from xtlab.labs.xl_rotary.xtransformers_check import (
     XTransformersProof,
     xtransformers_segmented_vs_full,

@@ -114,3 +114,22 @@ def position_schemes(num_mems: int = 4, seq_len: int = 8) -> PositionSchemes:
     positions = {scheme: build(num_mems, seq_len) for scheme, build in POSITION_SCHEMES.items()}
     gap = {scheme: segment_attention_gap(p, num_mems, seq_len) for scheme, p in positions.items()}
     return PositionSchemes(num_mems, seq_len, positions, gap)
+
+
+def position_hint(answer: list[int], m: int, t: int) -> str:
+    """The hint for a numbering whose segment differs from the full pass (shared by the exercises)."""
+    memories, current = answer[:m], answer[m:]
+    steps = {b - a for a, b in zip(answer[:-1], answer[1:], strict=True)}
+    if answer == list(range(m)) + list(range(t)):
+        return "memories and current tokens both start at 0, so the memories overlay the current tokens"
+    if answer == article_order(m, t):
+        return "the memories are listed newest-first; keys are stored oldest to newest, so positions must grow by 1"
+    if len(set(memories)) < len(memories) or len(set(current)) < len(current):
+        return ("several keys share one position: every memory and every current token needs its own position, "
+                "one step after the key before it")
+    if len(set(answer)) < len(answer):
+        return ("a memory and a current token share a position: the memories must come just before the current "
+                "tokens, each key one step after the one before it")
+    if current and memories and steps <= {1, 2} and memories[-1] == current[0] - 2:
+        return "off by one: the newest memory sits two steps before the first current token, leaving a gap"
+    return "every key must keep its true distance to every query: the memories come just before the current tokens"
