@@ -1,28 +1,31 @@
 # %% [markdown]
 # # Lab 05 — Encoder–decoder, the unused encoder `to_logits`, and real DDP
 #
-# A Chinese technical article (`shared/articles/000_5125704bae4041ad.txt`) reports a bug in x-transformers'
-# encoder–decoder: the encoder kept a `to_logits` projection that its forward pass never used. Under
-# `DistributedDataParallel` (DDP) that broke gradient synchronisation; on one device it only wasted memory. The
-# maintainers removed the weight (version 1.35.2).
+# A Chinese technical article ([article 000](../xtlab/articles/000_encoder_decoder_ddp.md), its claims numbered
+# there) reports a bug in x-transformers' encoder–decoder: the encoder kept a `to_logits` projection that its
+# forward pass never used. Under `DistributedDataParallel` (DDP) that broke training; on one device it only wasted
+# memory. The maintainers removed the weight (version 1.35.2). The installed x-transformers is later than that,
+# so this lab rebuilds the old model with xtlab (a teaching switch puts the dead weight back) and measures it.
 #
-# This lab runs every distributed failure it talks about on **real processes** (`torch.distributed`, gloo, 2
-# ranks on the CPU), each bounded by a timeout, so a hang is an outcome you can read rather than a frozen notebook.
+# Every distributed run here is on **real processes** (`torch.distributed`, 2 ranks, gloo on the CPU on every
+# machine, the model built on the CPU), each bounded by a timeout, so a hang is an outcome you can read rather
+# than a frozen notebook.
 #
 # **After this lab you will be able to**
 # - point at the line that builds the encoder without `to_logits`, and find unused parameters in any model;
-# - explain how DDP's reducer decides that a parameter is *ready*, and why a parameter that never is breaks it;
-# - tell, for a given model and DDP setting, whether training raises an error, hangs, or silently trains;
+# - explain how DDP decides that a parameter's gradient is *ready*, and why one that never is breaks training;
+# - tell, for a given model and DDP setting, whether training raises an error, hangs, or trains;
 # - say what `find_unused_parameters=True` does to the gradient of a parameter only some ranks used;
+# - write the core of DDP's gradient averaging yourself, on two real ranks;
 # - audit the article's claims with measurements.
 #
-# **Estimated time:** 40 minutes. Run the cells from top to bottom; exercises say **NOT YET** until you write them.
+# **Estimated time:** 55 minutes. Run the cells from top to bottom; exercises say **NOT YET** until you write them.
 
 # %%
 from torch.distributed import constants as dist_constants
 from torch.nn.parallel import DistributedDataParallel
 
-from xtlab.course import ArticleAudit, Claim, verdict_of
+from xtlab.course import ArticleAudit, Claim, predict_verdicts, verdict_of
 from xtlab.diagnostics import find_unused_parameters
 from xtlab.labs import encoder_decoder_ddp as lab
 from xtlab.model import XTransformer
@@ -36,7 +39,7 @@ from xtlab.widgets import predict, show_source
 # We then decode rows it never saw and count the rows it gets exactly right.
 
 # %%
-run = lab.train_seq2seq("reverse", steps=80)
+run = lab.train_seq2seq("reverse", steps=80, device="cpu")
 model = lab.build_seq2seq_model()
 print(f"width {model.decoder.token_emb.weight.shape[1]}, {len(model.encoder.attn_layers.layers)} encoder blocks, "
       f"{len(model.decoder.attn_layers.layers)} decoder blocks, {sum(p.numel() for p in model.parameters()):,} "
@@ -71,8 +74,14 @@ unused_question
 batch = lab.seq2seq_batch()
 unused = {keeps: find_unused_parameters(lab.build_seq2seq_model(encoder_keeps_logits=keeps), lab.seq2seq_loss, batch)
           for keeps in (True, False)}
-for keeps, found in unused.items():
-    print(f"encoder_keeps_logits={keeps}: {len(found)} unused: {[(p.name, p.shape) for p in found]}")
+
+
+def show_unused():
+    for keeps, found in unused.items():
+        print(f"encoder_keeps_logits={keeps}: {len(found)} unused: {[(p.name, p.shape) for p in found]}")
+
+
+unused_question.gate(show_unused, what="the finder's list")
 
 # %%
 unused_question.reveal(min(len(unused[True]), 2),
@@ -90,23 +99,24 @@ panel
 
 # %%
 waste = lab.wasted_by_encoder_logits(32000, 512, "float32")
+fixed_size = lab.wasted_by_encoder_logits(32000, 512, "float32", encoder_keeps_logits=False)
 print(f"vocab 32000, width 512: {waste.wasted_params:,} unused parameters, "
       f"{waste.wasted_bytes / 2**20:.1f} MiB in float32, {waste.wasted_fraction:.0%} of the model's "
       f"{waste.total_params:,}")
+print(f"the same model without the encoder's to_logits: {fixed_size.total_params:,} parameters, "
+      f"{waste.total_params - fixed_size.total_params:,} fewer; unused: {fixed_size.wasted_params}")
 
 # %% [markdown]
-# ## 3. The mechanism, part 2: how DDP's reducer decides a parameter is ready
+# ## 3. The mechanism, part 2: when is a gradient *ready*?
 #
 # DDP keeps one copy of the model per process (*rank*); each rank runs its own batch, and the gradients are
-# averaged across ranks before the optimizer step. Its *reducer* does the averaging, and it does it during the
-# backward pass:
+# averaged across ranks before the optimizer step. DDP does the averaging during the backward pass:
 #
-# - it puts a hook on every trainable parameter's gradient accumulator; when backward accumulates that
-#   parameter's gradient, the hook fires and the parameter is **ready**;
-# - parameters are grouped in buckets; once every parameter of a bucket is ready, the bucket's all-reduce starts
-#   (a collective: every rank must join it);
-# - at the end of backward the reducer waits for those all-reduces; the next forward pass checks that the
-#   previous iteration's reduction finished.
+# - its constructor registers an autograd hook on every trainable parameter; the hook fires when backward has
+#   accumulated that parameter's gradient, and DDP's reducer then counts the parameter as **ready**;
+# - the reducer all-reduces the gradients in a fixed order, fixed when DDP was built, so that every rank joins the
+#   same collectives in the same order (every rank must join each one);
+# - at the start of the next forward pass, DDP checks that the previous iteration's reduction finished.
 #
 # A parameter the forward pass never touched never becomes ready. Here is the same kind of hook
 # (`register_post_accumulate_grad_hook`) on one process, on the model with the bug:
@@ -128,40 +138,41 @@ show_source(DistributedDataParallel._post_forward, emphasize=["prepare_for_backw
 # %% [markdown]
 # ## 4. Real DDP on 2 processes
 #
-# One launch of 2 processes (xtlab's DDP runner, gloo on the CPU on every machine, so the outcomes are the same
-# everywhere) runs every scenario below, one after another, each in its own process group. A rank blocked in a
-# collective raises after the scenario's collective timeout (2 seconds here), the whole launch has its own
-# timeout, and no process outlives it. The code numbers and names each run; the rest of this notebook calls them
-# by name. Each rank trains the same model (same seed) on its own batches with SGD, for 3 steps.
+# One launch of 2 processes (xtlab's DDP runner) runs every scenario below, one after another, each in its own
+# process group. Where things run is fixed by the lab, not by the machine: gloo on the CPU, the model and batches
+# built on the CPU. Building and wrapping the model run under a long timeout; then the ranks meet at a barrier,
+# and the training steps run under a short collective timeout (2 seconds here), so a rank that waits in a
+# collective its peer never joins raises after it: that, and only that, is a *hang* below. The launch has its own
+# timeout, and no process outlives it. Each rank trains the same model (same seed) on its own batches with SGD.
 
 # %%
 runs = lab.run_scenarios(lab.notebook_scenarios())
 first = runs.reports[0].scenario
 print(f"{len(runs)} runs in one launch of 2 processes: {', '.join(runs.names)}")
-print(f"each: {first.steps} steps, batch {lab.BATCH_SIZE} per rank, "
-      f"collective timeout {first.collective_timeout_s:g} s")
-lab.plot_runs(runs)
+print(f"each: {first.steps} steps, batch {lab.BATCH_SIZE} per rank, on {lab.DEVICE}, set-up timeout "
+      f"{lab.SETUP_TIMEOUT_S:g} s, collective timeout in training {first.collective_timeout_s:g} s")
 
 # %% [markdown]
 # ### 4a. The article's failure, and its fix
 #
-# The encoder keeps its unused `to_logits`; DDP with its defaults. Every line below is what a rank reported: the
-# first sentence of its error, which step and phase raised it, and after how long.
+# The encoder keeps its unused `to_logits`; DDP with its defaults. One line per rank: where it raised, after how
+# long, and the first sentence of its error; then rank 0's whole message.
 
 # %%
 print(runs["encoder_keeps_logits"])
+print("\nrank 0's error, in full:\n" + lab.full_message(runs["encoder_keeps_logits"].ranks[0].error))
 
 # %% [markdown]
-# Both ranks fail alike, at the forward pass of the step after the first: the first backward never reduced the
-# bucket holding `encoder.to_logits.weight`, and the next forward refuses to start. The message gives parameter
-# indices only. With `TORCH_DISTRIBUTED_DEBUG=DETAIL` (set in each rank for the run `encoder_keeps_logits_detail`)
-# the same error names the parameters:
+# Both ranks fail alike, at the forward pass of the step after the first: the first backward never finished its
+# reduction, because the reducer was still waiting for `encoder.to_logits.weight`. At the default debug level the
+# message gives parameter indices only, and its last line suggests `TORCH_DISTRIBUTED_DEBUG` at `INFO` or `DETAIL`.
+# The run `encoder_keeps_logits_info` sets `INFO` in each rank:
 
 # %%
-detail = runs["encoder_keeps_logits_detail"]
-print(detail)
-print(f"parameters named in the DETAIL error: {list(detail.unused)}; "
-      f"named without DETAIL: {list(runs['encoder_keeps_logits'].unused)}")
+info = runs["encoder_keeps_logits_info"]
+print(info)
+print("\nrank 0's error, in full:\n" + lab.full_message(info.ranks[0].error))
+print(f"\nparameters named at INFO: {list(info.unused)}; named at OFF: {list(runs['encoder_keeps_logits'].unused)}")
 
 # %% [markdown]
 # Now the fix (`encoder_fixed`, the encoder without `to_logits`) and the escape hatch
@@ -177,7 +188,8 @@ print(f"without DDP, the ranks of encoder_fixed agree on parameters: {fixed.loca
 
 # %% [markdown]
 # Both train and every rank ends with the same weights, because DDP averages the gradients before each step; the
-# copies trained without DDP drift apart. The escape hatch keeps the dead weight and pays a graph walk every step.
+# copies trained without DDP drift apart. The escape hatch keeps the dead weight and pays a walk of the autograd
+# graph every step (the durations above are the time of all steps on each rank).
 #
 # ### 4b. Layer dropout: every rank skips its own blocks
 #
@@ -205,29 +217,43 @@ hang_question = predict("Rank 0 uses every parameter at step 1, rank 1 skips a b
                          "it trains, silently": "trained on every rank"})
 hang_question
 
+
 # %%
-print(runs["skips_differ"])
-print(runs["one_rank_skips_nothing"])
-print(f"gloo's default process-group timeout, what a real job would wait: {dist_constants.default_pg_timeout}")
+def show_layer_dropout_runs():
+    print(runs["skips_differ"])
+    print(runs["one_rank_skips_nothing"])
+
+
+hang_question.gate(show_layer_dropout_runs, what="the two runs' outcomes")
 
 # %%
 hang = runs["one_rank_skips_nothing"]
-hang_question.reveal(hang.outcome, why=f"rank(s) {hang.ranks_with('hung')} had every bucket ready, started the "
+hang_question.reveal(hang.outcome, why=f"rank(s) {hang.ranks_with('hung')} had every gradient ready, started the "
                                        f"all-reduce and waited for a peer that never joined it; rank(s) "
                                        f"{hang.ranks_with('error')} raised at the next forward")
 
 # %% [markdown]
-# When every rank leaves some bucket unfinished, no all-reduce starts and each rank raises at its next forward.
-# When one rank finishes all its buckets, it starts an all-reduce its peer never joins, and waits: with the
-# default timeout printed above, a real job sits there for that long. Whether a job errors or hangs can change
-# from one step to the next with the draws.
-#
-# Drawing the *same* skips on every rank does not help either, and neither does declaring the graph static
-# (`static_graph=True` tells DDP that the set of used parameters never changes):
+# When every rank leaves some gradient unreduced, no rank starts the last all-reduces and each raises at its next
+# forward. When one rank has every gradient ready, it starts an all-reduce its peer never joins, and waits: here
+# for the lab's 2 seconds, in a real job for gloo's default process-group timeout:
+
+# %%
+print(f"gloo's default process-group timeout: {dist_constants.default_pg_timeout}")
+
+# %% [markdown]
+# Whether a job errors or hangs can change from one step to the next with the draws. Drawing the *same* skips on
+# every rank does not help either, and neither does declaring the graph static (`static_graph=True` tells DDP that
+# the set of used parameters never changes):
 
 # %%
 print(runs["same_skips_on_every_rank"])
 print(runs["skips_differ_static_graph"])
+
+# %% [markdown]
+# Every run of the launch, drawn:
+
+# %%
+lab.plot_runs(runs)
 
 # %% [markdown]
 # ### 4c. `find_unused_parameters=True`: it trains, and what it does to the gradients
@@ -245,15 +271,20 @@ gradient_question
 
 # %%
 average = lab.compare_gradient_average(runs["skips_differ_find_unused"])
-one_rank = average.used_on_one_rank()
 low, high = average.one_rank_ratio
 every_low, every_high = average.every_rank_ratio
-print(f"ranks hold identical DDP gradients: {average.ranks_agree}")
-print(f"{len(one_rank)} parameters used on one rank only: |DDP gradient| / |that rank's gradient| "
-      f"from {low:.6f} to {high:.6f}")
-print(f"{len(average.used_on_every_rank())} parameters used on both ranks: |DDP gradient| / |mean of the two| "
-      f"from {every_low:.6f} to {every_high:.6f}")
-print(f"largest |DDP gradient - sum of local gradients / 2| over every parameter: {average.max_error:.3g}")
+
+
+def show_gradient_ratios():
+    print(f"ranks hold identical DDP gradients: {average.ranks_agree}")
+    print(f"{len(average.used_on_one_rank())} parameters used on one rank only: |DDP gradient| / |that rank's "
+          f"gradient| from {low:.6f} to {high:.6f}")
+    print(f"{len(average.used_on_every_rank())} parameters used on both ranks: |DDP gradient| / |mean of the two| "
+          f"from {every_low:.6f} to {every_high:.6f}")
+    print(f"largest |DDP gradient - sum of local gradients / 2| over every parameter: {average.max_error:.3g}")
+
+
+gradient_question.gate(show_gradient_ratios, what="the measured ratios")
 
 # %%
 gradient_question.reveal(round(low, 6), why=f"DDP sums every rank's gradient and divides by the world size, 2; the "
@@ -266,21 +297,34 @@ gradient_question.reveal(round(low, 6), why=f"DDP sums every rank's gradient and
 #
 # ## 5. Try it yourself
 #
-# Choose a model and DDP's settings, then press **Launch DDP**: one run on 2 real processes (a few seconds; the
-# stored picture is the one before any launch). Things to try: the bug with `find_unused_parameters`; `DETAIL`;
-# each layer-dropout model with `static_graph`.
+# Choose a model and DDP's settings, then press **Launch DDP**: one run on 2 real processes (a few seconds). The
+# picture stored below is the launch's `encoder_keeps_logits` run, made at the panel's first settings. Things to
+# try: the bug with `find_unused_parameters`; `INFO`; each layer-dropout model with `static_graph`.
 
 # %%
-ddp = lab.ddp_panel()
+ddp = lab.ddp_panel(first=runs["encoder_keeps_logits"])
 ddp
 
 # %% [markdown]
 # ## 6. Audit the article
 #
-# The article's claims, paraphrased, each with a verdict computed from the measurements above. Its remarks on
-# where encoder–decoders are used (translation, summarisation, question answering) are not tested by this lab.
+# The installed x-transformers already has the fix, so claims 1 and 6 (what the old release held and what 1.35.2
+# removed) are history this lab cannot measure; it audits the others on xtlab's rebuild of the old model. The
+# article's remarks on where encoder–decoders are used are not tested. Commit your verdicts first.
 
 # %%
+audit_question = predict_verdicts("000", [2, 3, 4, 5, 7, 8, 9, 10, 11])
+audit_question
+
+# %% [markdown]
+# One more measurement for claim 11: the finder on the layer-dropout decoder, run once in evaluation mode (where no
+# block is skipped), and the installed x-transformers next to xtlab's model.
+
+# %%
+dropout_model = lab.build_seq2seq_model(depth=lab.LAYER_DROPOUT_DEPTH, dec_layer_dropout=0.3).eval()
+dropout_unused = find_unused_parameters(dropout_model, lab.seq2seq_loss, batch)
+print(f"layer-dropout model, one check in eval mode: {len(dropout_unused)} unused; under DDP in training: "
+      f"{runs['skips_differ'].outcome}")
 library = lab.compare_with_library()
 print(f"x-transformers {library.version} (the fix: {lab.FIX_VERSION}, included: {library.has_fix}): "
       f"encoder.to_logits is {library.encoder_to_logits}; {library.library_params:,} parameters, "
@@ -289,27 +333,40 @@ print(f"xtlab's model at the same sizes: {library.xtlab_params:,} parameters")
 
 # %%
 encoder_run = runs["encoder_keeps_logits"]
-ArticleAudit("000 (x-transformers: the encoder's to_logits.weight and DDP)", (
-    Claim("The encoder's to_logits.weight takes no part in the forward pass.",
-          verdict_of(list(readiness.never_ready) == ["encoder.to_logits.weight"]),
+audit_question.reveal(ArticleAudit("000", (
+    Claim(2, verdict_of(list(readiness.never_ready) == ["encoder.to_logits.weight"]),
           f"its hook never fires; the finder names {[p.name for p in unused[True]]} (sections 2 and 3)."),
-    Claim("Under DDP every parameter must take part in the forward pass, or gradient synchronisation breaks.",
-          verdict_of(encoder_run.outcome == "error", caveat=escape.ok),
-          f"encoder_keeps_logits: {encoder_run.outcome} on ranks {encoder_run.ranks_with('error')} at step "
-          f"{encoder_run.ranks[0].step}; but with find_unused_parameters=True it trains (ranks agree: "
-          f"{escape.ranks_agree}) (section 4a)."),
-    Claim("The unused weight still takes memory.",
-          verdict_of(waste.wasted_bytes > 0),
+    Claim(3, verdict_of(not escape.ok),
+          f"find_unused_parameters=True trains the model with the unused weight ({escape.outcome}, ranks agree: "
+          f"{escape.ranks_agree}); its cost is a graph walk per step: {escape.ranks[0].seconds:.2f} s for "
+          f"{escape.scenario.steps} steps on rank 0, against {fixed.ranks[0].seconds:.2f} s for the fixed model "
+          f"(section 4a)."),
+    Claim(4, verdict_of(encoder_run.outcome == "error", needs_unstated_condition=escape.ok),
+          f"at DDP's defaults: {encoder_run.outcome} on ranks {encoder_run.ranks_with('error')} in the forward of "
+          f"step {encoder_run.ranks[0].step}, not in the synchronisation itself; with find_unused_parameters=True: "
+          f"{escape.outcome} (section 4a).",
+          condition="DDP runs with find_unused_parameters=False (its default)"),
+    Claim(5, verdict_of(waste.wasted_bytes > 0),
           f"{waste.wasted_bytes / 2**20:.1f} MiB in float32 at vocabulary 32000, width 512: "
           f"{waste.wasted_fraction:.0%} of the model (section 2)."),
-    Claim("Removing the weight (x-transformers 1.35.2) makes DDP training work.",
-          verdict_of(fixed.ok and fixed.ranks_agree is True),
+    Claim(7, verdict_of(not unused[False] and not library.unused),
+          f"the finder names {len(unused[False])} unused parameters in xtlab's fixed model and "
+          f"{len(library.unused)} in x-transformers {library.version}."),
+    Claim(8, verdict_of(fixed.ok and fixed.ranks_agree is True),
           f"encoder_fixed: {fixed.outcome}, ranks agree on parameters: {fixed.ranks_agree} (section 4a)."),
-    Claim("Use x-transformers 1.35.2 or later to avoid the problem.",
-          verdict_of(library.has_fix and not library.unused),
+    Claim(9, verdict_of(waste.total_params - fixed_size.total_params == waste.wasted_params),
+          f"without the encoder's to_logits the model holds {waste.total_params - fixed_size.total_params:,} "
+          f"parameters fewer, exactly the unused ones (section 2)."),
+    Claim(10, verdict_of(library.has_fix and not library.unused),
           f"installed {library.version}: its encoder's to_logits is {library.encoder_to_logits} and the finder names "
           f"{len(library.unused)} unused parameters."),
-))
+    Claim(11, verdict_of(bool(unused[True]),
+                         needs_unstated_condition=not dropout_unused and not runs["skips_differ"].ok),
+          f"the check catches the encoder's dead weight (section 2), but one check of the layer-dropout model finds "
+          f"{len(dropout_unused)} unused parameters while DDP gives {runs['skips_differ'].outcome} (section 4b).",
+          condition="every forward pass uses the same parameters (no layer dropout or other per-step paths), or the "
+                    "check runs on training steps with the model's own draws"),
+)))
 
 # %% [markdown]
 # ## 7. Exercises

@@ -9,7 +9,7 @@ import pytest
 from torch.distributed import constants as dist_constants
 
 from tests.labs import notebook_text
-from xtlab.course import verdict_of
+from xtlab.course import FAILS, HOLDS, UNSTATED
 from xtlab.diagnostics import find_unused_parameters
 from xtlab.labs.encoder_decoder_ddp.experiments import (
     build_seq2seq_model,
@@ -19,7 +19,7 @@ from xtlab.labs.encoder_decoder_ddp.experiments import (
     wasted_by_encoder_logits,
 )
 from xtlab.labs.encoder_decoder_ddp.gradient_average import compare_gradient_average
-from xtlab.labs.encoder_decoder_ddp.launch import run_scenarios
+from xtlab.labs.encoder_decoder_ddp.launch import full_message, run_scenarios
 from xtlab.labs.encoder_decoder_ddp.library_check import compare_with_library
 from xtlab.labs.encoder_decoder_ddp.notebook_runs import notebook_scenarios
 from xtlab.labs.encoder_decoder_ddp.readiness import ready_parameters
@@ -55,19 +55,20 @@ def test_notebook_defines_only_exercise_answers():
     code = "\n".join("".join(cell["source"]) for cell in json.loads(EDITIONS[1].read_text())["cells"]
                      if cell["cell_type"] == "code")
     defined = [line.split("(")[0].removeprefix("def ") for line in code.splitlines() if line.startswith("def ")]
-    assert defined == ["unused_parameter_names", "fix_encoder_decoder", "ddp_settings_for_layer_dropout"]
+    assert defined == ["show_unused", "show_layer_dropout_runs", "show_gradient_ratios", "unused_parameter_names",
+                       "fix_encoder_decoder", "ddp_settings_for_layer_dropout"]
     assert "class " not in code
 
 
 def test_single_process_claims(stored):
-    run = train_seq2seq("reverse", steps=80)
+    run = train_seq2seq("reverse", steps=80, device="cpu")
     assert_in_every_edition(stored, f"{run.accuracy_before:.2f} before training, {run.accuracy_after:.2f} after")
     assert run.accuracy_after > run.accuracy_before
     for keeps in (True, False):
         found = find_unused_parameters(build_seq2seq_model(encoder_keeps_logits=keeps), seq2seq_loss, seq2seq_batch())
-        assert_in_every_edition(stored, f"encoder_keeps_logits={keeps}: {len(found)} unused: "
+        assert_in_solutions_only(stored, f"encoder_keeps_logits={keeps}: {len(found)} unused: "
                                         f"{[(p.name, p.shape) for p in found]}")
-    assert_in_every_edition(stored, "Answer (computed): exactly one")
+    assert_in_solutions_only(stored, "Answer (computed): exactly one")
     waste = wasted_by_encoder_logits(32000, 512, "float32")
     assert_in_every_edition(stored, f"{waste.wasted_params:,} unused parameters, {waste.wasted_bytes / 2**20:.1f} MiB")
     readiness = ready_parameters(build_seq2seq_model(encoder_keeps_logits=True), seq2seq_loss, seq2seq_batch())
@@ -79,19 +80,26 @@ def test_single_process_claims(stored):
 def test_every_run_is_printed_as_it_happened(runs, stored):
     assert runs.names == [scenario.name for scenario in notebook_scenarios()]
     assert_in_every_edition(stored, f"{len(runs)} runs in one launch of 2 processes: {', '.join(runs.names)}")
-    for name in ("encoder_keeps_logits", "encoder_keeps_logits_detail", "encoder_fixed",
-                 "encoder_keeps_logits_find_unused", "skips_differ", "one_rank_skips_nothing",
+    for name in ("encoder_keeps_logits", "encoder_keeps_logits_info", "encoder_fixed",
+                 "encoder_keeps_logits_find_unused",
                  "same_skips_on_every_rank", "skips_differ_static_graph", "skips_differ_find_unused"):
         assert_in_every_edition(stored, "\n".join(runs[name].lines()))
+    for name in ("skips_differ", "one_rank_skips_nothing"):  # shown after the hang prediction is committed
+        assert_in_solutions_only(stored, "\n".join(runs[name].lines()))
 
 
-def test_the_article_failure_detail_and_fix(runs, stored):
-    bug, detail = runs["encoder_keeps_logits"], runs["encoder_keeps_logits_detail"]
-    assert bug.outcome == detail.outcome == "error" and bug.ranks_with("error") == [0, 1]
+def test_the_article_failure_info_and_fix(runs, stored):
+    bug, info = runs["encoder_keeps_logits"], runs["encoder_keeps_logits_info"]
+    assert bug.outcome == info.outcome == "error" and bug.ranks_with("error") == [0, 1]
     assert {rank.step for rank in bug.ranks} == {2} and {rank.phase for rank in bug.ranks} == {"forward"}
-    assert bug.unused == () and detail.unused == ("encoder.to_logits.weight",)
-    assert_in_every_edition(stored, "parameters named in the DETAIL error: ['encoder.to_logits.weight']; "
-                                    "named without DETAIL: []")
+    # INFO (not only DETAIL) names the parameter on the installed torch; OFF gives indices and says to set it
+    assert bug.unused == () and info.unused == ("encoder.to_logits.weight",)
+    assert "TORCH_DISTRIBUTED_DEBUG to either INFO or DETAIL" in bug.ranks[0].error
+    assert_in_every_edition(stored, "parameters named at INFO: ['encoder.to_logits.weight']; named at OFF: []")
+    for report in (bug, info):  # the whole message, not its first sentence
+        assert_in_every_edition(stored, "rank 0's error, in full:\n" + full_message(report.ranks[0].error))
+    assert "Parameters which did not receive grad for rank 0: encoder.to_logits.weight" in full_message(
+        info.ranks[0].error)
     fixed, escape = runs["encoder_fixed"], runs["encoder_keeps_logits_find_unused"]
     assert fixed.ok and escape.ok and fixed.ranks_agree and escape.ranks_agree
     assert fixed.local_ranks_agree is False
@@ -106,9 +114,9 @@ def test_layer_dropout_error_hang_and_silent_success(runs, stored):
     assert runs["same_skips_on_every_rank"].outcome == "error"
     assert "graph has changed" in runs["skips_differ_static_graph"].ranks[0].message
     assert runs["skips_differ_find_unused"].ok
-    assert_in_every_edition(stored, "Answer (computed): one rank waits for the other until the timeout")
-    assert_in_every_edition(stored, f"what a real job would wait: {dist_constants.default_pg_timeout}")
-    assert_in_every_edition(stored, f"collective timeout {hang.scenario.collective_timeout_s:g} s")
+    assert_in_solutions_only(stored, "Answer (computed): one rank waits for the other until the timeout")
+    assert_in_every_edition(stored, f"gloo's default process-group timeout: {dist_constants.default_pg_timeout}")
+    assert_in_every_edition(stored, f"collective timeout in training {hang.scenario.collective_timeout_s:g} s")
     for name in ("skips_differ", "one_rank_skips_nothing", "same_skips_on_every_rank"):
         assert_in_every_edition(stored, f"{name}: " + "; ".join(
             f"rank {rank} skipped {list(steps)}" for rank, steps in enumerate(runs[name].skipped)))
@@ -119,19 +127,32 @@ def test_one_rank_gradient_is_averaged_with_zeros(runs, stored):
     low, high = average.one_rank_ratio
     assert average.ranks_agree and low == high == 0.5 and average.max_error == 0.0
     assert average.every_rank_ratio == (1.0, 1.0)
-    assert_in_every_edition(stored, f"{len(average.used_on_one_rank())} parameters used on one rank only: "
+    assert_in_solutions_only(stored, f"{len(average.used_on_one_rank())} parameters used on one rank only: "
                                     f"|DDP gradient| / |that rank's gradient| from {low:.6f} to {high:.6f}")
-    assert_in_every_edition(stored, "Answer (computed): half of it")
+    assert_in_solutions_only(stored, "Answer (computed): half of it")
 
 
 def test_audit_verdicts_follow_the_measurements(runs, stored):
     waste = wasted_by_encoder_logits(32000, 512, "float32")
-    verdicts = [verdict_of(True), verdict_of(runs["encoder_keeps_logits"].outcome == "error",
-                                             caveat=runs["encoder_keeps_logits_find_unused"].ok),
-                verdict_of(waste.wasted_bytes > 0), verdict_of(runs["encoder_fixed"].ok)]
-    for number, verdict in enumerate(verdicts, start=1):
-        assert_in_every_edition(stored, f"{number}. [{verdict}]")
+    fixed = wasted_by_encoder_logits(32000, 512, "float32", encoder_keeps_logits=False)
+    assert waste.total_params - fixed.total_params == waste.wasted_params > 0
+    assert runs["encoder_keeps_logits_find_unused"].ok and runs["encoder_keeps_logits"].outcome == "error"
+    dropout_model = build_seq2seq_model(depth=2, dec_layer_dropout=0.3).eval()
+    assert find_unused_parameters(dropout_model, seq2seq_loss, seq2seq_batch()) == []
+    assert runs["skips_differ"].outcome == "error"
     library = compare_with_library()
-    assert_in_every_edition(stored, f"5. [{verdict_of(library.has_fix and not library.unused)}] Use x-transformers")
+    assert library.has_fix and not library.unused
+    expected = {2: HOLDS, 3: FAILS, 4: UNSTATED, 5: HOLDS, 7: HOLDS, 8: HOLDS, 9: HOLDS, 10: HOLDS, 11: UNSTATED}
+    for number, verdict in expected.items():
+        assert_in_solutions_only(stored, f"{number}. [{verdict}]")
     assert_in_every_edition(stored, f"xtlab's model at the same sizes: {library.xtlab_params:,} parameters")
     assert_in_every_edition(stored, f"{library.library_params:,} parameters, unused: {list(library.unused)}")
+    assert_in_every_edition(stored, "layer-dropout model, one check in eval mode: 0 unused; under DDP in training: "
+                                    "error")
+    assert_in_every_edition(stored, f"{waste.total_params - fixed.total_params:,} fewer; unused: 0")
+
+
+def assert_in_solutions_only(stored: list[str], text: str) -> None:
+    """The audit's verdicts show in the solutions edition only (the learner commits first)."""
+    for path, edition in zip(EDITIONS, stored, strict=True):
+        assert (masked(text) in edition) == (path.parent.name == "solutions"), f"{path.parent.name}: {text!r}"

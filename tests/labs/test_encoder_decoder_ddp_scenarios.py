@@ -162,10 +162,33 @@ def test_notebook_runs_have_unique_names_and_each_setting_the_issue_names():
     dropout = [s for s in scenarios if s.skips is not None and len({s.skips[0], s.skips[1]}) == 2]
     settings = {(s.find_unused_parameters, s.static_graph) for s in dropout}
     assert {(False, False), (True, False), (False, True)} <= settings
-    assert any(s.debug == "DETAIL" and s.encoder_keeps_logits for s in scenarios)
+    assert any(s.debug == "INFO" and s.encoder_keeps_logits for s in scenarios)  # INFO already names them
 
 
 def test_panel_scenario_rejects_unknown_models():
     with pytest.raises(ValueError, match="no such model"):
         panel_scenario("no such model", False, False, "OFF")
     assert panel_scenario("encoder fixed", True, False, "DETAIL").debug == "DETAIL"
+
+
+def test_a_timeout_while_building_is_an_error_not_a_hang():
+    # the short collective timeout covers training only; a slow start on a loaded machine is a failed start
+    setup = RankOutcome("demo", 0, False, 0, None, "building the model", 60.0, GLOO_TIMEOUT)
+    in_training = RankOutcome("demo", 1, False, 0, 1, "backward", 2.0, GLOO_TIMEOUT)
+    report = _report(setup, in_training)
+    assert report.ranks_with("error") == [0] and report.ranks_with("hung") == [1]
+    assert _report(setup, setup).outcome == "error"
+
+
+def test_scenarios_build_on_the_cpu_whatever_the_default_device():
+    # the cause of a CUDA-only outcome: a model or batch built on the default device; meta stands in for cuda here
+    from xtlab.labs.encoder_decoder_ddp.scenarios import _batches
+
+    for scenario in (DDPScenario("bug", encoder_keeps_logits=True), DDPScenario("drop", depth=2, layer_dropout=0.3)):
+        with torch.device("meta"):
+            model = build_scenario_model(scenario, 0)
+            batches = _batches(scenario, 0)
+        assert {p.device.type for p in model.parameters()} == {"cpu"}
+        assert {b.src.device.type for b in batches} == {"cpu"}
+        reference = build_scenario_model(scenario, 0)
+        assert all(torch.equal(a, b) for a, b in zip(model.parameters(), reference.parameters(), strict=True))

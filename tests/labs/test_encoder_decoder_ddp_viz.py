@@ -1,5 +1,6 @@
 """Lab 05 plots and panels, driven by setting control values (nothing here launches processes)."""
 
+import pytest
 from matplotlib.figure import Figure
 
 from xtlab.labs.encoder_decoder_ddp.ddp_panel import ddp_panel, plot_runs
@@ -92,3 +93,14 @@ def test_waste_panel_redraws_into_its_figure_as_a_new_figure_would_show():
         panel.controls[name].value = value
         assert panel.image.value == figure_to_png(plot_waste(*panel.last_result))
     assert panel.last_figure is first
+
+
+def test_ddp_panel_draws_a_real_run_made_at_its_first_settings():
+    error = "RuntimeError: Expected to have finished reduction in the prior iteration before starting a new one."
+    outcomes = tuple(RankOutcome("encoder_keeps_logits", r, False, 1, 2, "forward", 0.01, error) for r in (0, 1))
+    report = ScenarioReport(1, 1, DDPScenario("encoder_keeps_logits", encoder_keeps_logits=True),
+                            tuple(_rank_report(o) for o in outcomes), outcomes)
+    panel = ddp_panel(first=report)
+    assert panel.last_result is report and "encoder_keeps_logits: error" in panel.summary.value
+    with pytest.raises(ValueError, match="default settings"):
+        ddp_panel(first=ScenarioReport(1, 1, DDPScenario("x", find_unused_parameters=True), report.ranks, outcomes))

@@ -84,23 +84,29 @@ def _summary(report: ScenarioReport | None) -> str:
     return "<br>".join(html.escape(line) for line in lines)
 
 
-def ddp_panel() -> LabPanel:
+def ddp_panel(first: ScenarioReport | None = None) -> LabPanel:
     """Choose the model and DDP's settings, then press the button: one run on 2 real processes (seconds).
 
     The button is ``panel.launch_button``; nothing runs until it is pressed (``auto_refresh=False``).
+
+    Args:
+        first: a run made at the panel's default controls (the bug, DDP's defaults, debug OFF), drawn before the
+            first launch, so the stored notebook shows a real run instead of an empty frame.
     """
+    if first is not None and first.scenario.settings != panel_scenario(list(MODELS)[0], False, False, "OFF").settings:
+        raise ValueError(f"first must be a run at the panel's default settings, but ran {first.scenario.settings}")
     launched = {"count": 0}
     controls = {
         "model": widgets.Dropdown(options=list(MODELS), value=list(MODELS)[0], description="model",
                                   layout=widgets.Layout(width="max-content")),
         "find_unused_parameters": widgets.Checkbox(value=False, description="find_unused_parameters"),
         "static_graph": widgets.Checkbox(value=False, description="static_graph"),
-        "debug": widgets.Dropdown(options=["OFF", "DETAIL"], value="OFF", description="DEBUG"),
+        "debug": widgets.Dropdown(options=["OFF", "INFO", "DETAIL"], value="OFF", description="DEBUG"),
     }
 
     def compute(model: str, find_unused_parameters: bool, static_graph: bool, debug: str):
         if launched["count"] == 0:
-            return None
+            return first
         return run_scenarios(panel_scenario(model, find_unused_parameters, static_graph, debug))["your_run"]
 
     button = widgets.Button(description="Launch DDP (2 processes)", button_style="warning")

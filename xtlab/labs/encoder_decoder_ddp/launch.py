@@ -21,6 +21,7 @@ _EXCEPTION_LINE = re.compile(r"^(\w+(?:Error|Exception|Interrupt|Exit)): ", re.M
 _UNUSED_LINE = re.compile(r"Parameters which did not receive grad for rank \d+: (.+)")
 _SOURCE_PREFIX = re.compile(r"\[[^\]\s]*\.(?:cc|cpp|h):\d+\] ")  # "[.../unbound_buffer.cc:78] " in gloo's messages
 _TIMED_OUT = re.compile(r"timed out|timeout", re.IGNORECASE)
+TRAINING_PHASES = ("forward", "backward", "optimizer step")
 
 
 def first_sentence(error_text: str) -> str:
@@ -35,6 +36,12 @@ def first_sentence(error_text: str) -> str:
     sentence = re.match(r"(.+?[.!?])(?=\s|$)", message, re.DOTALL)
     text = (sentence.group(1) if sentence else message.splitlines()[0]).replace("\n", " ")
     return f"{last.group(1)}: {text}"
+
+
+def full_message(error_text: str) -> str:
+    """The whole ``"Type: message"`` of an error, every line of it (PyTorch's DDP error names the unused parameters
+    in its later lines), without C++ source locations."""
+    return _SOURCE_PREFIX.sub("", error_text).strip()
 
 
 def parameters_named_in_error(error_text: str) -> tuple[str, ...]:
@@ -78,7 +85,10 @@ class RankReport:
 def _rank_report(outcome: RankOutcome) -> RankReport:
     if outcome.ok:
         return RankReport(outcome.rank, "trained", None, "", outcome.seconds, "", "")
-    status = "hung" if _TIMED_OUT.search(outcome.error) else "error"
+    # hung: a training collective timed out (the lab's short timeout, set once every rank was built and wrapped);
+    # a timeout while building is a failed start, reported as an error, never as a hang
+    timed_out = outcome.failed_phase in TRAINING_PHASES and _TIMED_OUT.search(outcome.error)
+    status = "hung" if timed_out else "error"
     return RankReport(outcome.rank, status, outcome.failed_step, outcome.failed_phase, outcome.seconds,
                       first_sentence(outcome.error), outcome.error)
 

@@ -25,11 +25,11 @@ def _dropout_run(name: str, skips, **settings) -> DDPScenario:
 
 
 def notebook_scenarios() -> tuple[DDPScenario, ...]:
-    """Every run of the notebook's launch: the encoder's unused ``to_logits`` (default debug level, DETAIL, the
+    """Every run of the notebook's launch: the encoder's unused ``to_logits`` (default debug level, INFO, the
     ``find_unused_parameters`` escape hatch, the fix), then layer dropout under each DDP setting."""
     return (
         DDPScenario("encoder_keeps_logits", encoder_keeps_logits=True),
-        DDPScenario("encoder_keeps_logits_detail", encoder_keeps_logits=True, debug="DETAIL"),
+        DDPScenario("encoder_keeps_logits_info", encoder_keeps_logits=True, debug="INFO"),
         DDPScenario("encoder_keeps_logits_find_unused", encoder_keeps_logits=True, find_unused_parameters=True),
         DDPScenario("encoder_fixed", control_without_ddp=True),
         _dropout_run("skips_differ", SKIPS_DIFFER),

@@ -9,6 +9,12 @@ its peer never joins raises after that many seconds, so a hang becomes an outcom
 Several scenarios run in one launch (starting the ranks costs seconds). Each gets its own process group, so a
 collective left unfinished by one scenario cannot block the next, and the ranks meet at a barrier on the default
 group (never used by DDP here) before each one.
+
+Where the lab puts things, so the outcome is the same on every machine: gloo on the CPU, the model and batches
+built on the CPU whatever the default device is, and two timeouts. Building the model and wrapping it in DDP (its
+constructor broadcasts the weights: collectives) run under ``SETUP_TIMEOUT_S``, then the ranks meet at a barrier
+and only the training steps run under the scenario's short collective timeout. A slow start on a loaded machine is
+then never mistaken for a hang: "hung" means a rank waited in a training collective its peer never joined.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ DEBUG_LEVELS = ("OFF", "INFO", "DETAIL")
 PHASES = ("building the model", "forward", "backward", "optimizer step")
 BATCH_SIZE = 4
 LEARNING_RATE = 0.1
+SETUP_TIMEOUT_S = 60.0  # building and wrapping the model on a loaded machine; never what a training step waits
+DEVICE = torch.device("cpu")  # every scenario, on every machine: gloo on the CPU
 
 
 def _check_skips(skips) -> tuple[tuple[tuple[int, ...], ...], ...] | None:
@@ -177,12 +185,13 @@ def build_scenario_model(scenario: DDPScenario, rank: int) -> torch.nn.Module:
     """The model ``scenario`` trains on ``rank``: built from ``scenario.seed`` (same weights on every rank), with
     its decoder's skips scripted or its layer-dropout draws seeded per rank (or alike on every rank)."""
     if scenario.model_bytes is not None:
-        model = pickle.loads(scenario.model_bytes)
+        model = pickle.loads(scenario.model_bytes).to(DEVICE)
         model.train()
         return model
     dropout = scenario.layer_dropout if scenario.skips is None else 0.5  # any p > 0: the script decides
-    model = build_seq2seq_model(encoder_keeps_logits=scenario.encoder_keeps_logits, depth=scenario.depth,
-                                dec_layer_dropout=dropout, seed=scenario.seed)
+    with DEVICE:  # on the CPU even where a caller set another default device
+        model = build_seq2seq_model(encoder_keeps_logits=scenario.encoder_keeps_logits, depth=scenario.depth,
+                                    dec_layer_dropout=dropout, seed=scenario.seed)
     layers = model.decoder.attn_layers
     if scenario.skips is not None:
         layers.draw_skips = ScriptedSkips(scenario.skips[rank], len(layers.layers))
@@ -197,8 +206,10 @@ def _skipped_now(model: torch.nn.Module) -> tuple[int, ...]:
 
 
 def _batches(scenario: DDPScenario, rank: int) -> list:
-    rows = torch.Generator().manual_seed(scenario.seed + 100 + rank)
-    return [make_seq2seq_batch("reverse", BATCH_SIZE, SEQ_LENGTH, generator=rows) for _ in range(scenario.steps)]
+    rows = torch.Generator(device=DEVICE).manual_seed(scenario.seed + 100 + rank)
+    with DEVICE:
+        return [make_seq2seq_batch("reverse", BATCH_SIZE, SEQ_LENGTH, generator=rows, device=DEVICE)
+                for _ in range(scenario.steps)]
 
 
 def _grads(model: torch.nn.Module) -> dict:
@@ -218,6 +229,12 @@ def _without_ddp(scenario: DDPScenario, rank: int, batches: list, steps: int, *,
     return model
 
 
+def _training_timeout(group, scenario: DDPScenario) -> None:
+    """From here on a collective of ``group`` waits at most the scenario's timeout (setup ran under a long one)."""
+    timeout = timedelta(seconds=scenario.collective_timeout_s)
+    dist.distributed_c10d._set_pg_timeout(timeout, group)
+
+
 def _set_debug(level: str) -> None:
     os.environ["TORCH_DISTRIBUTED_DEBUG"] = level
     dist.set_debug_level_from_env()
@@ -231,7 +248,7 @@ def run_scenario_on_rank(rank: int, world_size: int, scenario: DDPScenario) -> R
     and DDP on such a gloo group crashed the ranks with a segmentation fault on the torch this lab was built with.
     """
     _set_debug("OFF")
-    group = dist.new_group(backend="gloo", timeout=timedelta(seconds=scenario.collective_timeout_s))
+    group = dist.new_group(backend="gloo", timeout=timedelta(seconds=SETUP_TIMEOUT_S))
     _set_debug(scenario.debug)
     skipped: list[tuple[int, ...]] = []
     step, phase, start = 0, "building the model", time.perf_counter()
@@ -243,6 +260,8 @@ def run_scenario_on_rank(rank: int, world_size: int, scenario: DDPScenario) -> R
                                       static_graph=scenario.static_graph)
         optimizer = torch.optim.SGD(ddp.parameters(), lr=LEARNING_RATE)
         batches = _batches(scenario, rank)
+        dist.barrier(group=group)  # every rank is built and wrapped: only training collectives from here
+        _training_timeout(group, scenario)
         start = time.perf_counter()
         for step, batch in enumerate(batches, start=1):
             phase = "forward"

@@ -26,6 +26,21 @@ def _differing_steps(skipped) -> int:
     return sum(len(set(per_rank)) > 1 for per_rank in zip(*skipped, strict=False))
 
 
+def _hint(settings: Mapping[str, bool]) -> str:
+    """Why these settings fail, in terms of the setting the learner chose (the run above is the evidence)."""
+    if settings["static_graph"] and settings["find_unused_parameters"]:
+        return ("static_graph=True with find_unused_parameters=True: DDP records the unused parameters of the first "
+                "iteration and assumes the same ones stay unused, but layer dropout draws other blocks next step")
+    if settings["static_graph"]:
+        return ("static_graph=True promises that the same parameters are used at every step; layer dropout "
+                "breaks that promise at the first step that skips other blocks")
+    if settings["same_skips_on_every_rank"]:
+        return ("the same skips on every rank still leave the skipped blocks without a gradient on every rank, and "
+                "DDP at find_unused_parameters=False waits for every parameter: no bucket holding them is reduced")
+    return ("these are DDP's defaults: find_unused_parameters=False waits for a gradient of every parameter, and a "
+            "skipped block never gives one")
+
+
 def check_ddp_settings_for_layer_dropout(ddp_settings_for_layer_dropout: Callable[[], Mapping[str, bool]]) -> Verdict:
     """``ddp_settings_for_layer_dropout()`` returns ``{setting: True/False}`` for each of ``SETTINGS``; the checker
     trains the model with them on 2 real processes."""
@@ -37,9 +52,8 @@ def check_ddp_settings_for_layer_dropout(ddp_settings_for_layer_dropout: Callabl
     skips = "; ".join(f"rank {rank} skipped {list(per_rank)}" for rank, per_rank in enumerate(report.skipped))
     if not report.ok:
         return Verdict.make_try_again(f"real DDP on 2 processes with {report.scenario.settings}: {report.outcome}: "
-                                 + " | ".join(rank.line() for rank in report.ranks) + f" (blocks per step: {skips})",
-                                 "which setting lets a step leave some parameters without gradient, and which one "
-                                 "assumes the set of used parameters never changes?")
+                                      + " | ".join(rank.line() for rank in report.ranks)
+                                      + f" (blocks per step: {skips})", _hint(settings))
     differing = _differing_steps(report.skipped)
     return Verdict.make_pass(
         f"trained {_STEPS} steps on 2 real processes with layer dropout {_LAYER_DROPOUT}; the ranks "
@@ -58,8 +72,11 @@ SETTINGS_EXERCISE = Exercise(
     mistakes=(
         Mistake("draws the same skips on every rank instead",
                 lambda: {**_RIGHT, "find_unused_parameters": False, "same_skips_on_every_rank": True},
-                "Expected to have finished reduction"),
+                "same skips on every rank still leave"),
         Mistake("declares the graph static", lambda: {**_RIGHT, "find_unused_parameters": False, "static_graph": True},
-                "graph has changed"),
+                "promises that the same parameters are used"),
+        Mistake("keeps DDP's defaults", lambda: {**_RIGHT, "find_unused_parameters": False}, "DDP's defaults"),
+        Mistake("turns on both find_unused_parameters and static_graph", lambda: {**_RIGHT, "static_graph": True},
+                "records the unused parameters of the first iteration"),
     ),
 )
