@@ -93,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The shell entry point; returns the exit status."""
     options = _parser().parse_args(argv)
     try:
+        if options.report and not options.report.endswith((".md", ".html", ".htm")):
+            raise ValueError(f"--report must end in .md, .html or .htm, but got {options.report!r}")
         factory = load_object(options.factory, "the model factory")
         if not callable(factory):
             raise ValueError(f"the model factory {options.factory!r} must be callable, but is "
