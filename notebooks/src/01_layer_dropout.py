@@ -3,8 +3,9 @@
 #
 # A user trained an x-transformers model with `layer_dropout=0.1` and logged the gradients of the attention
 # projections (`to_q`, `to_k`, `to_v`). At random steps, in random layers, they were simply *missing*, while the
-# loss looked normal. A Chinese technical article (`shared/articles/001_86bdd0bfe55f424e.txt`) explains it: layer
-# dropout, working as designed, a regulariser that helps generalisation. This lab checks every part of that answer.
+# loss looked normal. A Chinese technical article explains it: layer dropout, working as designed, a regulariser that
+# helps generalisation. Its claims, numbered, are on [article 001](../xtlab/articles/001_layer_dropout.md); this lab
+# checks every one of them.
 #
 # **After this lab you will be able to**
 # - point at the library lines that skip a block, and write a residual block with layer dropout yourself;
@@ -18,7 +19,7 @@
 # %%
 import torch
 
-from xtlab.course import ArticleAudit, Claim, verdict_of
+from xtlab.course import ArticleAudit, Claim, predict_verdicts, verdict_of
 from xtlab.labs import layer_dropout as lab
 from xtlab.model import AttentionLayers, Block
 from xtlab.widgets import predict, show_source
@@ -34,50 +35,133 @@ from xtlab.widgets import predict, show_source
 show_source(Block)
 
 # %% [markdown]
-# The stack does the rest. `draw_skips` flips one coin per block, only in training, with torch's random number
-# generator; `forward` then passes the residual stream around every block whose coin said "skip" (marked lines).
-# A skipped block takes no part in the forward pass, so the backward pass never reaches its parameters and their
-# `.grad` stays `None`.
+# The stack does the rest: `draw_skips` decides, once per training forward pass, which blocks to skip: one coin per
+# block, drawn with torch's random number generator, none in eval mode.
 
 # %%
 show_source(AttentionLayers.draw_skips)
+
+# %% [markdown]
+# ### Exercise 1: the stack
+#
+# Write the loop the stack runs over its blocks, `layer_dropout_stack(blocks, x, p, training, generator)`:
+#
+# - `blocks`: a list of `Block`s; a block that runs turns the residual stream `x` into `x + block.fn(block.norm(x))`
+#   (`x` is `(batch, n, dim)`);
+# - `p`: one skip probability for every block, or a list with one per block;
+# - in training (`training=True`) draw one number per block from `generator`, in block order
+#   (`torch.rand(len(blocks), generator=generator)`, the numbers `draw_skips` draws from the global generator), and
+#   skip block `i` when its number is below its probability; in eval mode every block runs;
+# - a skipped block is never called, and the stream passes it by unchanged, gradient included;
+# - return `(out, ran)`: the stream after the last block, and `ran[i]`, `True` when block `i` ran.
+#
+# Example: with `p=[0.0, 1.0]` in training, two blocks give `(x + blocks[0].fn(blocks[0].norm(x)), [True, False])`.
+# The check runs hidden cases (1 to 12 blocks, p from 0 to 1, per-block lists, eval mode, float64) and compares
+# which blocks ran, how often each `norm` and `fn` was called, the output, and the gradients of `x` and of every
+# parameter.
+
+# %%
+def layer_dropout_stack(blocks, x, p, training, generator):
+    ### BEGIN SOLUTION
+    probabilities = [p] * len(blocks) if isinstance(p, (int, float)) else list(p)
+    draws = torch.rand(len(blocks), generator=generator) if training else None
+    ran = []
+    for i, block in enumerate(blocks):
+        if training and draws[i] < probabilities[i]:
+            ran.append(False)  # skipped: norm and fn never run, so their parameters get no gradient at all
+            continue
+        x = x + block.fn(block.norm(x))
+        ran.append(True)
+    return x, ran
+    ### END SOLUTION
+
+
+# %%
+stack_verdict = lab.check("layer_dropout_stack", layer_dropout_stack)
+stack_verdict
+
+# %% [markdown]
+# The library's version is the same loop (marked lines), with memories for lab 03 around it. A skipped block
+# takes no part in the forward pass, so the backward pass never reaches its parameters and their `.grad` stays
+# `None`.
 
 # %%
 show_source(AttentionLayers.forward, emphasize=["skip"])
 
 # %% [markdown]
-# ### Exercise (a): write the mechanism
-#
-# Write `layer_dropout_block(block, x, p, training, generator)` for one block: in training, draw
-# `u = torch.rand(1, generator=generator)` and, when `u < p`, return `x` without running the block; otherwise, and
-# always in eval mode, return `x + block.fn(block.norm(x))`. The check runs your function on the library's own
-# blocks (attention and feed-forward) with seeded generators and compares outputs, skips and gradients.
+# Seed your generator as the library seeds torch's global one, and the two skip the same blocks and give the same
+# output (the library then applies its final norm). Until your stack passes, the reference runs here.
 
 # %%
-def layer_dropout_block(block, x, p, training, generator):
-    ### BEGIN SOLUTION
-    if training and torch.rand(1, generator=generator) < p:
-        return x  # skipped: block.fn never runs, so its parameters get no gradient at all
-    return x + block.fn(block.norm(x))
-    ### END SOLUTION
-
-
-# %%
-lab.check("layer_dropout_block", layer_dropout_block)
+against = lab.stack_against_library(layer_dropout_stack if stack_verdict.passed else None)
+print(f"{against.whose}: the same skipped blocks as the library in {against.same_skips} of {against.passes} seeded "
+      f"passes, outputs apart by at most {against.largest_difference:.1e}")
 
 # %% [markdown]
 # ## 2. Reproduce the report
 #
-# Train the lab's tiny decoder on the bundled corpus with the article's `layer_dropout=0.1`, and let the
-# gradient-presence recorder note after every backward pass which parameters got a gradient. Each row of the
-# heatmap is a module (its name read off the model), each column a step; a vermillion (red-orange) cell got no gradient.
+# To see which parameters lose their gradient you need an instrument that tells, at every step, whether a gradient
+# *arrived*. Reading `.grad` after the step does not tell: `zero_grad(set_to_none=False)` leaves zeros there for a
+# parameter nothing reached, and a step without `zero_grad` leaves the last step's.
+#
+# ### Exercise 2: the recorder
+#
+# Write `gradient_arrivals(model, run_backward)` for one training step: hook every trainable parameter
+# (`parameter.register_hook(fn)` calls `fn(grad)` when its gradient arrives), call `run_backward()` once (it may
+# run several backward passes, as gradient accumulation does), remove the hooks, and return
+# `{name: state}` with one entry per trainable parameter:
+#
+# - `"none"` when nothing arrived, `"zero"` when what arrived was all zeros, `"nonzero"` otherwise (within one step
+#   a nonzero arrival wins);
+# - a parameter shared under two names counted once, under the name `model.named_parameters()` gives it;
+#   parameters with `requires_grad=False` left out.
+#
+# Example: for `nn.Linear(2, 1)` and `run_backward = lambda: (0 * layer(x)).sum().backward()`, the answer is
+# `{"weight": "zero", "bias": "zero"}`. The check runs hidden steps (a tied pair, a frozen layer, a parameter used
+# twice in one forward, a branch run and discarded, `zero_grad(set_to_none=False)`, stale grads, two backward
+# passes in one step) and looks for hooks left behind.
+
+# %%
+def gradient_arrivals(model, run_backward):
+    ### BEGIN SOLUTION
+    arrived, handles = {}, []
+    for name, parameter in model.named_parameters():  # a shared parameter is listed once
+        if not parameter.requires_grad:
+            continue
+        arrived[name] = "none"
+
+        def hook(grad, name=name):
+            if arrived[name] != "nonzero":
+                arrived[name] = "nonzero" if bool(grad.ne(0).any()) else "zero"
+
+        handles.append(parameter.register_hook(hook))
+    try:
+        run_backward()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return arrived
+    ### END SOLUTION
+
+
+# %%
+arrivals_verdict = lab.check("gradient_arrivals", gradient_arrivals)
+arrivals_verdict
+
+# %% [markdown]
+# Now train the lab's tiny decoder on the bundled corpus with the article's `layer_dropout=0.1` and record every
+# step with your recorder once it passes (the library's until then). Each row of the heatmap is a module (its name
+# read off the model), each column a step; a vermillion (red-orange) cell got no gradient.
 
 # %%
 run = lab.run_layer_dropout(layer_dropout=0.1, depth=4, steps=60, seed=0)
 stats = lab.skip_statistics(run)
+recorded = lab.recorded_run(gradient_arrivals if arrivals_verdict.passed else None, layer_dropout=0.1, depth=4,
+                            steps=60, seed=0)
 print(f"layer_dropout={run.layer_dropout}, depth={run.depth} ({run.num_blocks} blocks), {run.steps} steps, "
-      f"seed {run.seed}")
-lab.plot_layer_dropout_run(run)
+      f"seed {run.seed}; heatmap from {recorded.whose}, the same states as the library's recorder at every step: "
+      f"{recorded.same_states_as(run)}")
+lab.plot_layer_dropout_run(recorded.run)
 
 # %% [markdown]
 # The vermillion cells fall only on blocks, never on the embeddings, the final norm or the output layer. Here is
@@ -111,13 +195,19 @@ share_question
 
 # %%
 low, high = stats.skip_interval
-print(f"skipped block-steps: {stats.skipped_block_steps} of {stats.block_steps} = {stats.skip_fraction:.3f}")
-print(f"95% Wilson interval [{low:.3f}, {high:.3f}] contains p = {run.layer_dropout}: {stats.p_in_interval}")
 all_low, all_high = stats.all_blocks_interval
-print(f"steps that ran all {stats.num_blocks} blocks: {stats.all_blocks_steps} of {stats.steps} "
-      f"= {stats.all_blocks_fraction:.3f}, interval [{all_low:.3f}, {all_high:.3f}]")
-print(f"(1 - p)^L = {stats.all_blocks_expected:.3f}, inside that interval: "
-      f"{all_low <= stats.all_blocks_expected <= all_high}")
+
+
+def print_skip_counts():
+    print(f"skipped block-steps: {stats.skipped_block_steps} of {stats.block_steps} = {stats.skip_fraction:.3f}")
+    print(f"95% Wilson interval [{low:.3f}, {high:.3f}] contains p = {run.layer_dropout}: {stats.p_in_interval}")
+    print(f"steps that ran all {stats.num_blocks} blocks: {stats.all_blocks_steps} of {stats.steps} "
+          f"= {stats.all_blocks_fraction:.3f}, interval [{all_low:.3f}, {all_high:.3f}]")
+    print(f"(1 - p)^L = {stats.all_blocks_expected:.3f}, inside that interval: "
+          f"{all_low <= stats.all_blocks_expected <= all_high}")
+
+
+share_question.gate(print_skip_counts, what="the counts of skipped blocks and all-blocks steps")
 
 # %%
 share = stats.all_blocks_fraction
@@ -169,49 +259,6 @@ panel = lab.layer_dropout_panel()
 panel
 
 # %% [markdown]
-# ### Exercise (b): which blocks were skipped at step t?
-#
-# `lab.block_presence_matrix(run)` turns the recorder's result into a plain boolean matrix: `present[t, j]` is
-# `True` when block `j` got a gradient at step `t`, and `labels[j]` names the block. Write
-# `skipped_blocks_at(present, labels, t)` returning the names of the blocks skipped at step `t`.
-
-# %%
-present, labels = lab.block_presence_matrix(run)
-print(f"present: {present.shape[0]} steps x {present.shape[1]} blocks; labels[0] = {labels[0]!r}")
-
-
-# %%
-def skipped_blocks_at(present, labels, t):
-    ### BEGIN SOLUTION
-    return [label for label, got_gradient in zip(labels, present[t], strict=True) if not got_gradient]
-    ### END SOLUTION
-
-
-# %%
-lab.check("skipped_blocks_at", skipped_blocks_at)
-
-# %% [markdown]
-# ### Exercise (c): how many steps run every block?
-#
-# Write `expected_all_blocks_steps(num_blocks, p, steps)`: the expected number of steps, out of `steps`, in which
-# none of `num_blocks` blocks is skipped. Then compare your number for this run's settings with what it measured:
-
-# %%
-print(f"the run measured {stats.all_blocks_steps} all-blocks steps out of {run.steps} "
-      f"({stats.num_blocks} blocks, p = {run.layer_dropout})")
-
-
-# %%
-def expected_all_blocks_steps(num_blocks, p, steps):
-    ### BEGIN SOLUTION
-    return steps * (1 - p) ** num_blocks
-    ### END SOLUTION
-
-
-# %%
-lab.check("expected_all_blocks_steps", expected_all_blocks_steps)
-
-# %% [markdown]
 # ## 5. Is a skipped block left alone by the optimizer?
 #
 # The article says a skipped layer's parameters are not updated at that step. Its gradient is missing, but AdamW
@@ -232,11 +279,17 @@ update_question
 # %%
 updates = {(to_none, decay): lab.skipped_block_updates(set_to_none=to_none, weight_decay=decay)
            for to_none in (True, False) for decay in (0.01, 0.0)}
-for (to_none, decay), result in updates.items():
-    print(f"zero_grad(set_to_none={to_none}), weight_decay={decay}: {len(result.skipped)} skipped block-steps; "
-          f"grad None: {result.count('none')} ({result.moved('none')} moved), grad zeros: {result.count('zeros')} "
-          f"({result.moved('zeros')} moved, up to {result.max_change('zeros'):.2e}); "
-          f"running blocks moved up to {result.max_change_running:.2e}")
+
+
+def print_updates():
+    for (to_none, decay), result in updates.items():
+        print(f"zero_grad(set_to_none={to_none}), weight_decay={decay}: {len(result.skipped)} skipped block-steps; "
+              f"grad None: {result.count('none')} ({result.moved('none')} moved), grad zeros: "
+              f"{result.count('zeros')} ({result.moved('zeros')} moved, up to {result.max_change('zeros'):.2e}); "
+              f"running blocks moved up to {result.max_change_running:.2e}")
+
+
+update_question.gate(print_updates, what="how far the skipped blocks moved")
 
 # %%
 by_default = updates[(True, 0.01)]
@@ -275,12 +328,14 @@ help_question = predict(f"After {short} steps, in how many of the {len(seeds.see
 help_question
 
 # %%
-print(lab.describe_step(seeds, short, layer_dropout=0.1))
 helped_short = seeds.seeds_helped(0.1, short)
 help_question.reveal("all" if helped_short == len(seeds.seeds) else "some" if helped_short else "none",
                      why=f"at step {short} p = 0.1 gave the lower validation loss in {helped_short} of "
                          f"{len(seeds.seeds)} seeds, and the higher train loss in "
                          f"{seeds.seeds_train_higher(0.1, short)}.")
+
+# %%
+print(lab.describe_step(seeds, short, layer_dropout=0.1))
 
 # %% [markdown]
 # After this short training, layer dropout does **not** lower the validation loss: the paired differences are not
@@ -354,9 +409,17 @@ seed_question
 
 # %%
 outcomes = lab.seeding_outcomes(layer_dropout=0.3, depth=4, passes=20, seed=0)
-for outcome in outcomes:
-    print(f"{outcome.library:>14}, {outcome.seeding} before each run: {outcome.same_passes} of {outcome.passes} "
-          f"forward passes skipped the same blocks")
+
+
+def print_outcomes():
+    for outcome in outcomes:
+        print(f"{outcome.library:>14}, {outcome.seeding} before each run: {outcome.same_passes} of "
+              f"{outcome.passes} forward passes skipped the same blocks")
+
+
+seed_question.gate(print_outcomes, what="the table of reproduced skips")
+
+# %%
 xt_torch = next(o for o in outcomes if o.library == "x-transformers" and o.seeding.startswith("torch"))
 seed_question.reveal(xt_torch.reproduced,
                      why=f"{xt_torch.same_passes} of {xt_torch.passes} passes matched: torch.manual_seed does not "
@@ -370,56 +433,88 @@ seed_question.reveal(xt_torch.reproduced,
 # %% [markdown]
 # ## 8. Audit the article
 #
-# The article's claims, paraphrased, each with a verdict computed from the measurements above. Its remaining
-# claims (an implicit ensemble, less co-adaptation between layers, easier gradient flow in deep networks) are not
-# tested by this lab.
+# Three measurements the audit still needs: does a skipped block's code run at all in the forward pass (its norm
+# and branch counted on every training pass of the library's stack); how often a whole layer, attention *and*
+# feed-forward, is skipped in the run of section 2; and whether layer dropout and ordinary dropout run together.
+
+# %%
+calls = lab.skipped_block_calls(layer_dropout=0.1, depth=4, passes=50, seed=0)
+print(f"{calls.passes} training passes: {calls.skipped_blocks} skipped (pass, block) cells, of which "
+      f"{calls.skipped_but_called} called their norm or branch; blocks that ran without calling their branch: "
+      f"{calls.run_but_not_called}")
+layers = lab.whole_layer_skips(run)
+layer_low, layer_high = layers.interval
+print(f"whole layers skipped (attention and feed-forward at the same step): {layers.skipped} of {layers.layer_steps} "
+      f"= {layers.fraction:.3f}, 95% interval [{layer_low:.3f}, {layer_high:.3f}]; p^2 = {layers.expected:.3f}")
+both_run = lab.run_layer_dropout(layer_dropout=0.1, depth=4, steps=30, seed=0, neuron_dropout=0.3)
+both_stats, both_link = lab.skip_statistics(both_run), lab.check_skip_gradient_link(both_run)
+print(f"layer dropout 0.1 with neuron dropout 0.3: {both_stats.skipped_block_steps} skipped block-steps in "
+      f"{both_run.steps} steps, every loss finite: {both_stats.losses_finite}, no-gradient parameters == skipped "
+      f"blocks' parameters at every step: {both_link.holds}")
+
+# %% [markdown]
+# Your turn first: give each claim of the article's page a verdict under the rules printed below (`holds`,
+# `unstated` or `fails`), with the dropdowns or in code, before the next cell computes them.
+
+# %%
+audit_question = predict_verdicts("001", list(range(1, 13)))
+audit_question
 
 # %%
 none_default, zeros_default = updates[(True, 0.01)], updates[(False, 0.01)]
 n = len(seeds.seeds)
 qkv_steps = [lab.steps_without_gradient(xt_run, s) for s in ("to_q.weight", "to_k.weight", "to_v.weight")]
-ArticleAudit("001 (x-transformers: gradients of attention layers vanish at random steps)", (
-    Claim("Attention projections (to_q, to_k, to_v) lose their gradient at some steps, not at others.",
-          verdict_of(all(0 < steps < xt_run.steps for steps in qkv_steps)),
+lower_val_without = n - seeds.seeds_helped(0.1, short)
+audit_question.reveal(ArticleAudit("001", (
+    Claim(1, verdict_of(all(0 < steps < xt_run.steps for steps in qkv_steps)),
           f"x-transformers run (section 7): to_q/to_k/to_v without gradient at {qkv_steps} of {xt_run.steps} steps."),
-    Claim("Meanwhile the loss stays normal: no NaN or inf.",
-          verdict_of(stats.losses_finite and xt_stats.losses_finite),
+    Claim(2, verdict_of(stats.losses_finite and xt_stats.losses_finite),
           f"every loss finite in both runs (sections 2 and 7); xtlab loss {run.losses[0]:.2f} at the first step, "
           f"{run.losses[-1]:.2f} at the last."),
-    Claim("The cause is layer dropout: a skipped layer is bypassed forward and gets no gradient backward.",
-          verdict_of(link.holds and xt_link.holds and eval_stats.params_without_gradient == 0),
+    Claim(3, verdict_of(link.holds and xt_link.holds and eval_stats.params_without_gradient == 0),
           f"no-gradient parameters are exactly those of the skipped blocks at all {link.steps_checked} steps (xtlab) "
-          f"and {xt_link.steps_checked} steps (x-transformers); eval mode: {eval_stats.params_without_gradient} "
-          "missing (section 3)."),
-    Claim("With layer_dropout = 0.1 each layer is skipped with probability 10%.",
-          verdict_of(stats.p_in_interval and xt_stats.p_in_interval, caveat=run.num_blocks != run.depth),
-          f"skipped share {stats.skip_fraction:.3f} (xtlab) and {xt_stats.skip_fraction:.3f} (x-transformers), p "
-          f"inside both 95% intervals; but the unit is a block: depth {run.depth} has {run.num_blocks} blocks, "
-          "attention and feed-forward skipped independently (section 3)."),
-    Claim("A skipped layer's parameters are not updated at that step.",
-          verdict_of(none_default.moved("none") == 0, caveat=zeros_default.moved("zeros") > 0),
+          f"and {xt_link.steps_checked} steps (x-transformers); in eval mode {eval_stats.params_without_gradient} "
+          "are missing (section 3)."),
+    Claim(4, verdict_of(calls.bypassed),
+          f"{calls.skipped_but_called} of {calls.skipped_blocks} skipped blocks called their norm or branch over "
+          f"{calls.passes} passes; the residual stream went around them (this section)."),
+    Claim(5, verdict_of(link.holds and xt_link.holds),
+          f"every skipped block's parameters had .grad None at its step, in all {link.steps_checked} + "
+          f"{xt_link.steps_checked} steps, and no other parameter did (sections 3 and 7)."),
+    Claim(6, verdict_of(stats.p_in_interval and xt_stats.p_in_interval,
+                        needs_unstated_condition=not layer_low <= run.layer_dropout <= layer_high),
+          f"blocks skipped {stats.skip_fraction:.3f} (xtlab) and {xt_stats.skip_fraction:.3f} (x-transformers), "
+          f"p inside both 95% intervals; whole layers {layers.fraction:.3f}, interval [{layer_low:.3f}, "
+          f"{layer_high:.3f}] (this section).",
+          condition="a 'layer' is one residual block: attention and feed-forward are skipped independently, "
+                    "so a whole transformer layer is skipped with p^2"),
+    Claim(7, verdict_of(none_default.moved("none") == 0, needs_unstated_condition=zeros_default.moved("zeros") > 0),
           f"None grads: {none_default.moved('none')} of {none_default.count('none')} skipped block-steps moved; zero "
           f"grads (set_to_none=False): {zeros_default.moved('zeros')} of {zeros_default.count('zeros')} moved "
-          "(section 5)."),
-    Claim("Layer dropout is a regulariser that improves generalisation.",
-          verdict_of(seeds.seeds_helped(0.1, long) == n, caveat=seeds.seeds_helped(0.1, short) < n),
+          "(section 5).",
+          condition="gradients are reset to None between steps (zero_grad's default set_to_none=True)"),
+    Claim(8, verdict_of(seeds.seeds_helped(0.1, long) == n,
+                        needs_unstated_condition=seeds.seeds_helped(0.1, short) < n),
           f"lower validation loss with p = 0.1 in {seeds.seeds_helped(0.1, short)} of {n} seeds at step {short}, "
-          f"{seeds.seeds_helped(0.1, long)} of {n} at step {long}; early stopping: best {seeds.best_val_losses(0.1)} "
-          f"vs {seeds.best_val_losses(0.0)} (section 6)."),
-    Claim("Raise layer_dropout against overfitting, lower it against underfitting.",
-          verdict_of(all(a < b for a, b in zip(seeds.gaps(0.1, long).values, seeds.gaps(0.0, long).values,
-                                                strict=True))
-                     and all(a > b for a, b in zip(seeds.train_losses(0.1, long).values,
-                                                   seeds.train_losses(0.0, long).values, strict=True)),
-                     caveat=seeds.seeds_helped(0.1, short) < n),
-          f"with p = 0.1 the train loss is higher and the gap smaller in every seed at step {long} (gap "
-          f"{seeds.gaps(0.1, long).mean:.2f} vs {seeds.gaps(0.0, long).mean:.2f}); at step {short} the gap shrinks "
-          "without a better validation loss (section 6)."),
-    Claim("Nothing to worry about: it is expected behaviour, not a training fault.",
-          verdict_of(link.holds, caveat=stats.params_without_gradient > 0),
+          f"{seeds.seeds_helped(0.1, long)} of {n} at step {long} (section 6).",
+          condition="training runs long enough for the model without it to overfit"),
+    Claim(9, verdict_of(link.holds, needs_unstated_condition=stats.params_without_gradient > 0),
           f"fully explained by the skips (section 3), but {stats.params_without_gradient} parameter-steps had no "
-          "gradient: under DDP those are unused parameters, which need find_unused_parameters=True (lab 05)."),
-))
+          "gradient: under DDP those are unused parameters (lab 05).",
+          condition="one process, or DDP told to expect unused parameters (find_unused_parameters=True)"),
+    Claim(10, verdict_of(seeds.seeds_train_higher(0.1, short) == n),
+          f"at step {short}, where p = 0.1 is behind in fitting, p = 0 reached the lower train loss in "
+          f"{seeds.seeds_train_higher(0.1, short)} of {n} seeds (and the lower validation loss in {lower_val_without}) "
+          "(section 6)."),
+    Claim(11, verdict_of(seeds.seeds_helped(0.1, long) == n
+                         and seeds.gaps(0.0, long).mean > seeds.gaps(0.0, short).mean),
+          f"at step {long} the model without it has overfitted (gap {seeds.gaps(0.0, short).mean:.2f} at step "
+          f"{short}, {seeds.gaps(0.0, long).mean:.2f} at step {long}); p = 0.1 gives the lower validation loss in "
+          f"{seeds.seeds_helped(0.1, long)} of {n} seeds (section 6)."),
+    Claim(12, verdict_of(both_stats.losses_finite and both_link.holds and both_stats.skipped_block_steps > 0),
+          f"p = 0.1 with neuron dropout 0.3: {both_stats.skipped_block_steps} skipped block-steps, finite losses, "
+          "skips and missing gradients still match (this section)."),
+)))
 
 # %% [markdown]
 # ## Next

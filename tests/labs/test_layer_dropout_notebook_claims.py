@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.labs.notebook_text import prose_of, stored_text_of
-from xtlab.course import CAVEAT, HOLDS
+from xtlab.course import HOLDS, UNSTATED
+from xtlab.labs.layer_dropout.exercises import EXERCISES
 from xtlab.labs.layer_dropout.experiments import (
     block_presence_matrix,
     check_skip_gradient_link,
@@ -16,6 +17,7 @@ from xtlab.labs.layer_dropout.experiments import (
     steps_without_gradient,
 )
 from xtlab.labs.layer_dropout.generalization import compare_over_seeds, describe_step
+from xtlab.labs.layer_dropout.skip_units import skipped_block_calls, whole_layer_skips
 from xtlab.labs.layer_dropout.skipped_updates import skipped_block_updates
 from xtlab.labs.layer_dropout.xtransformers_twin import (
     run_xtransformers_layer_dropout,
@@ -32,7 +34,15 @@ SOURCE = ROOT / "notebooks" / "src" / "01_layer_dropout.py"
 
 @pytest.fixture(scope="module")
 def stored_text() -> str:
-    return stored_text_of(NOTEBOOK, "\n")
+    """The solutions edition: it shows every reveal and gated output, which the learner edition holds back."""
+    return stored_text_of(SOLUTIONS, "\n")
+
+
+def test_learner_edition_holds_back_every_gated_output_and_reveal():
+    learner = stored_text_of(NOTEBOOK, "\n")
+    assert learner.count("Hidden until you commit") == 3
+    assert "Answer (computed)" not in learner and "95% Wilson interval [" not in learner
+    assert "The computed verdicts are hidden until you commit yours" in learner
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +69,9 @@ def updates():
 
 def test_notebook_defines_only_exercise_answers_and_states_objectives_and_time():
     code = SOURCE.read_text()
-    defined = re.findall(r"^def (\w+)", code, re.M)
-    assert defined == ["layer_dropout_block", "skipped_blocks_at", "expected_all_blocks_steps"]
-    assert not re.search(r"^class ", code, re.M) and "nn.Module" not in code
+    defined = [name for name in re.findall(r"^def (\w+)", code, re.M) if not name.startswith("print_")]
+    assert defined == list(EXERCISES)
+    assert "nn.Module" not in code
     prose = prose_of(NOTEBOOK)
     objectives = prose.split("**After this lab you will be able to**")[1].split("**Estimated time:**")[0]
     assert 3 <= objectives.count("\n- ") <= 5
@@ -71,11 +81,19 @@ def test_notebook_defines_only_exercise_answers_and_states_objectives_and_time()
 def test_learner_edition_leaves_every_exercise_unsolved():
     learner = json.loads(NOTEBOOK.read_text())["cells"]
     code = "\n".join("".join(cell["source"]) for cell in learner if cell["cell_type"] == "code")
-    assert code.count("raise NotImplementedError()") == 3
-    assert "return x + block.fn(block.norm(x))" not in code
+    assert code.count("raise NotImplementedError()") == len(EXERCISES)
+    assert "x = x + block.fn(block.norm(x))" not in code
     verdicts = [line for line in stored_text_of(NOTEBOOK, "\n").splitlines() if line.startswith(("PASS", "NOT YET"))]
-    assert len(verdicts) == 3 and all(line.startswith("NOT YET") for line in verdicts)
-    assert stored_text_of(SOLUTIONS).count("PASS: ") == 3
+    assert len(verdicts) == len(EXERCISES) and all(line.startswith("NOT YET") for line in verdicts)
+    assert stored_text_of(SOLUTIONS).count("PASS: ") == len(EXERCISES)
+    assert "the reference: the same skipped blocks as the library in 10 of 10 seeded passes" in \
+        stored_text_of(NOTEBOOK)
+    assert "heatmap from the library's recorder, the same states as the library's recorder at every step: True" \
+        in stored_text_of(NOTEBOOK)
+    assert "heatmap from your recorder, the same states as the library's recorder at every step: True" \
+        in stored_text_of(SOLUTIONS)
+    assert "yours: the same skipped blocks as the library in 10 of 10 seeded passes, outputs apart by at most " \
+        "0.0e+00" in stored_text_of(SOLUTIONS)
 
 
 def test_mechanism_is_shown_from_the_library(stored_text):
@@ -105,7 +123,6 @@ def test_skip_fraction_and_all_blocks_share_are_inside_their_intervals(run, stor
     all_low, all_high = stats.all_blocks_interval
     assert all_low <= 0.9**8 <= all_high
     assert f"(1 - p)^L = {0.9 ** 8:.3f}, inside that interval: True" in stored_text
-    assert f"the run measured {stats.all_blocks_steps} all-blocks steps out of 60" in stored_text
 
 
 def test_share_question_reveals_the_measured_bucket(run, stored_text):
@@ -206,14 +223,16 @@ def test_audit_verdicts_are_the_computed_ones(run, xt_run, seeds, updates, store
     stats, link = skip_statistics(run), check_skip_gradient_link(run)
     short, long = seeds.eval_steps[1], seeds.eval_steps[-1]
     n = len(seeds.seeds)
-    expected = [
-        HOLDS, HOLDS, HOLDS,
-        CAVEAT if stats.p_in_interval else None,
-        CAVEAT if updates[(True, 0.01)].moved("none") == 0 and updates[(False, 0.01)].moved("zeros") else None,
-        CAVEAT if seeds.seeds_helped(0.1, long) == n and seeds.seeds_helped(0.1, short) < n else None,
-        CAVEAT if all(a < b for a, b in zip(seeds.gaps(0.1, long).values, seeds.gaps(0.0, long).values, strict=True))
-        and seeds.seeds_train_higher(0.1, long) == n and seeds.seeds_helped(0.1, short) < n else None,
-        CAVEAT if link.holds and stats.params_without_gradient > 0 else None,
-    ]
-    verdicts = re.findall(r"^\d+\. \[([^\]]+)\]", stored_text.split("Audit of 001")[1], re.M)
-    assert verdicts == expected
+    layers = whole_layer_skips(run)
+    assert skipped_block_calls(0.1, 4, 50, 0).bypassed
+    assert not layers.interval[0] <= 0.1 <= layers.interval[1] and stats.p_in_interval
+    assert updates[(True, 0.01)].moved("none") == 0 and updates[(False, 0.01)].moved("zeros") > 0
+    assert seeds.seeds_helped(0.1, long) == n and seeds.seeds_helped(0.1, short) < n
+    assert link.holds and stats.params_without_gradient > 0
+    assert seeds.seeds_train_higher(0.1, short) == n
+    expected = [HOLDS] * 5 + [UNSTATED] * 4 + [HOLDS] * 3
+    audit = stored_text.split("Audit of article 001")[1]
+    verdicts = re.findall(r"^(\d+)\. \[([^\]]+)\]", audit, re.M)
+    assert verdicts == [(str(number), verdict) for number, verdict in enumerate(expected, start=1)]
+    assert "whole layers skipped (attention and feed-forward at the same step): " \
+        f"{layers.skipped} of {layers.layer_steps}" in stored_text

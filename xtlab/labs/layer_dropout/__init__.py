@@ -2,14 +2,12 @@
 
 The notebook imports this package as ``lab``; every name it uses is listed here."""
 
-from xtlab.labs.layer_dropout.block_exercise import (
-    check_layer_dropout_block,
+from xtlab.labs.layer_dropout.arrivals_exercise import (
+    RecordedRun,
+    check_gradient_arrivals,
+    recorded_run,
 )
-from xtlab.labs.layer_dropout.exercises import (
-    EXERCISES,
-    check_expected_all_blocks_steps,
-    check_skipped_blocks_at,
-)
+from xtlab.labs.layer_dropout.exercises import EXERCISES
 from xtlab.labs.layer_dropout.experiments import (
     BLOCK_DEPTH,
     BLOCK_PREFIX,
@@ -52,10 +50,21 @@ from xtlab.labs.layer_dropout.presence_plot import (
     draw_gradient_presence,
     plot_gradient_presence,
 )
+from xtlab.labs.layer_dropout.skip_units import (
+    SkippedBlockCalls,
+    WholeLayerSkips,
+    skipped_block_calls,
+    whole_layer_skips,
+)
 from xtlab.labs.layer_dropout.skipped_updates import (
     SkippedBlockStep,
     SkippedUpdates,
     skipped_block_updates,
+)
+from xtlab.labs.layer_dropout.stack_exercise import (
+    StackAgainstLibrary,
+    check_layer_dropout_stack,
+    stack_against_library,
 )
 from xtlab.labs.layer_dropout.xtransformers_twin import (
     XT_DEFAULT_DIM_HEAD,
