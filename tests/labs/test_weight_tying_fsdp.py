@@ -63,7 +63,7 @@ def test_to_empty_before_fully_shard_trains_two_weights_without_an_error(report)
 
 
 def test_lingua_replay_naive_reload_changes_the_model_tied_linear_does_not(report):
-    assert len(report.reloads) == 2 * len(report.config.seeds) >= 6
+    assert len(report.reloads) == 2 * len(report.config.seeds) >= 4
     for row in report.rows_of("naive"):
         assert row.tie_parameters == 2 and row.checkpoint_differs and row.verdict_reloaded == "tied"
         assert row.last_loss < row.first_loss - 0.5  # the training loss fell
@@ -72,7 +72,7 @@ def test_lingua_replay_naive_reload_changes_the_model_tied_linear_does_not(repor
         assert row.tie_parameters == 1 and not row.checkpoint_differs and row.verdict_reloaded == "tied"
         assert row.last_loss < row.first_loss - 0.5
         assert row.reload_gap == pytest.approx(0.0, abs=1e-6)
-    assert np.all(report.reload_gaps("naive") > 0.1) and report.reload_gaps("tied_linear").shape == (3,)
+    assert np.all(report.reload_gaps("naive") > 0.1) and report.reload_gaps("tied_linear").shape == (2,)
 
 
 def test_scenario_lines_show_every_scenario(report):

@@ -5,13 +5,24 @@ from pathlib import Path
 
 import pytest
 
-from tests.labs.notebook_text import stored_text_of
+from tests.labs.notebook_text import prose_of, stored_text_of
 from xtlab.labs.weight_tying.checkpoints import safe_round_trip
 from xtlab.labs.weight_tying.fsdp_runs import run_fsdp, scenario_lines
-from xtlab.labs.weight_tying.models import STYLES, build_model, tie_keys, tie_verdict
+from xtlab.labs.weight_tying.models import STYLES, ModelSize, build_model, tie_keys, tie_verdict
 from xtlab.labs.weight_tying.paths import PATHS, run_path
+from xtlab.labs.weight_tying.sharing import (
+    article_tied_linear_follows,
+    error_without_weight,
+    share_feed_forward,
+)
 from xtlab.labs.weight_tying.training import compare_half_tied_updates
-from xtlab.labs.weight_tying.xtransformers import LIBRARIES, copy_and_pickle
+from xtlab.labs.weight_tying.xtransformers import (
+    LIBRARIES,
+    copy_and_pickle,
+    xtransformers_default_head_size,
+    xtransformers_default_tie_scale,
+    xtransformers_tie_source,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EDITIONS = (ROOT / "notebooks" / "02_weight_tying.ipynb", ROOT / "solutions" / "02_weight_tying.ipynb")
@@ -32,8 +43,13 @@ def fsdp():
 
 def test_notebook_defines_only_the_three_exercise_answers():
     source = (ROOT / "notebooks" / "src" / "02_weight_tying.py").read_text()
-    assert re.findall(r"^(?:def|class) (\w+)", source, re.M) == ["TiedLinear", "tie_state", "save_and_load"]
+    assert re.findall(r"^(?:def|class) (\w+)", source, re.M) == ["TiedLinear", "tie_state", "load_naive_checkpoint"]
     assert "from xtlab.labs.weight_tying" not in source
+
+
+def test_first_cell_links_the_article_page_in_the_repository():
+    first = prose_of(EDITIONS[0]).split("\n# ")[0]
+    assert "[article 003](../xtlab/articles/003_weight_tying.md)" in first and "shared/articles" not in first
 
 
 def test_styles_as_built(stored_text):
@@ -54,12 +70,14 @@ def test_paths_table_every_cell(stored_text):
     assert f"= {run_path('naive', 'init_order').facts['init_order']}" in stored_text
 
 
-def test_predictions_reveal_the_computed_answers(stored_text):
-    assert stored_text.count("Answer (computed):") == 3
-    assert "Answer (computed): tied\nthe copy's pair is tied" in stored_text
-    assert "Answer (computed): untied\nload_state_dict copies values" in stored_text
-    assert "equal values (True)" in stored_text
-    assert "Answer (computed): raises an error" in stored_text
+def test_predictions_reveal_the_computed_answers():
+    solutions = stored_text_of(EDITIONS[1])
+    assert solutions.count("Answer (computed):") == 3
+    assert "Answer (computed): one Parameter for both\nthe copy's pair is tied" in solutions
+    assert "Answer (computed): two separate memories\nload_state_dict copies values" in solutions
+    assert "equal values (True)" in solutions
+    assert "Answer (computed): raises an error" in solutions
+    assert "Answer (computed)" not in stored_text_of(EDITIONS[0])
 
 
 def test_half_tied_update_ratios(stored_text):
@@ -70,9 +88,12 @@ def test_half_tied_update_ratios(stored_text):
 
 
 def test_fsdp_table_and_errors_are_the_real_run(stored_text, fsdp):
-    assert "backend gloo, 2 processes, every rank finished: True" in stored_text
+    assert "backend gloo, device of every rank's shards: cpu, 2 processes, every rank finished: True" in stored_text
+    assert fsdp.device == "cpu"
+    solutions = stored_text_of(EDITIONS[1])
     for line in scenario_lines(fsdp):
-        assert line in stored_text
+        assert line in solutions
+    assert scenario_lines(fsdp)[1] not in stored_text_of(EDITIONS[0])  # gated until the prediction is committed
     for row in fsdp.scenarios:
         if row.error:
             assert f"{row.scenario.name}:\n  {row.error}" in stored_text
@@ -100,23 +121,77 @@ def test_safe_checkpoints_and_x_transformers(stored_text):
         assert f"edited: {result.copy_follows_original}" in stored_text
 
 
-def test_audit_verdicts_follow_the_measurements(stored_text, fsdp):
-    naive_breaks = [p for p in ("torch_save_load", "conflicting_keys", "assign", "safetensors")
-                    if run_path("naive", p).verdict != "tied"]
-    assert naive_breaks == ["assign", "safetensors"] and run_path("naive", "torch_save_load").verdict == "tied"
-    assert "1. [holds with a caveat] Assigning the output's weight" in stored_text
-    assert "2. [holds with a caveat] With several devices" in stored_text
-    assert "3. [holds with a caveat] The article's TiedLinear keeps the tie" in stored_text
+def test_x_transformers_tie_is_quoted_from_the_installed_package_with_its_scale(stored_text):
+    source = xtransformers_tie_source()
+    assert "tie_embedding_scale" in source.text and "self.to_logits = lambda t:" in source.text
+    assert source.path == "x_transformers/x_transformers.py"
+    assert repr(source).splitlines()[-1] in stored_text
+    head, scale = xtransformers_default_head_size(), xtransformers_default_tie_scale(ModelSize().dim)
+    assert head == 64 and scale == pytest.approx(ModelSize().dim ** -0.5)
+    assert f"tie scale at dim {ModelSize().dim}: {scale:.4f} (dim ** -0.5 = {scale:.4f}); default head size: {head}" \
+        in stored_text
+    prose = prose_of(EDITIONS[0])
+    assert "dim // heads` in x-transformers" not in prose and "would get heads of 64" in prose
+
+
+def test_audit_is_numbered_single_claims_with_a_verdict_question_first():
+    source = (ROOT / "notebooks" / "src" / "02_weight_tying.py").read_text()
+    assert source.index("predict_verdicts(\"003\", list(range(1, 11)))") < source.index("audit_question.reveal(")
+    solutions = stored_text_of(EDITIONS[1])
+    for number in range(1, 11):
+        assert re.search(rf"^{number}\. \[(holds|holds only under an unstated condition|does not hold)\] ", solutions,
+                         re.M), number
+    assert not re.search(r"^\d+\. \[(holds|does not hold)", stored_text_of(EDITIONS[0]), re.M)
+
+
+def test_audit_verdicts_follow_the_measurements(fsdp):
+    text = stored_text_of(EDITIONS[1])
+    assert run_path("naive", "torch_save_load").verdict == "tied"
+    assert [p for p in ("torch_save_load", "conflicting_keys", "assign", "safetensors")
+            if run_path("naive", p).verdict != "tied"] == ["assign", "safetensors"]
+    early = fsdp.scenario("naive, to_empty then fully_shard")
+    assert early.tie_parameters == 2
+    assert "1. [holds only under an unstated condition] Tying" in text
+    naive_val = sum(r.val_in_memory for r in fsdp.rows_of("naive")) / len(fsdp.rows_of("naive"))
+    tied_val = sum(r.val_in_memory for r in fsdp.rows_of("tied_linear")) / len(fsdp.rows_of("tied_linear"))
+    assert naive_val <= tied_val  # in memory the model FSDP untied is not worse
+    assert "2. [does not hold] Weight tying makes training more efficient" in text
+    assert f"mean validation loss of {naive_val:.3f} in memory, the tied TiedLinear model {tied_val:.3f}" in text
+    assert "3. [holds only under an unstated condition] Tying by assigning" in text
+    assert "4. [holds] With several devices" in text
+    assert "5. [holds] Meta Lingua replaced" in text
+    assert "6. [holds only under an unstated condition] `TiedLinear` keeps the tie" in text
     assert fsdp.scenario("registered, embedding in own group").outcome == "error"
-    assert "4. [holds with a caveat] TiedLinear handles weight sharing across devices" in stored_text
-    assert "5. [holds] Tying cuts the parameter count." in stored_text
-    naive_val = sum(r.val_in_memory for r in fsdp.rows_of("naive")) / 3
-    tied_val = sum(r.val_in_memory for r in fsdp.rows_of("tied_linear")) / 3
-    assert naive_val <= tied_val  # the caveat: in memory the untied-by-FSDP model is not worse
-    assert "6. [holds with a caveat] A wrong tying implementation hurts the trained model." in stored_text
-    assert f"mean validation loss was {naive_val:.3f}, TiedLinear's {tied_val:.3f}" in stored_text
+    assert fsdp.scenario("registered TiedLinear, root group").outcome == "tied"
+    assert "7. [does not hold] `TiedLinear` handles weight sharing across devices by itself." in text
+    assert "8. [holds] `TiedLinear` raises an `AttributeError`" in text
+    assert "9. [holds only under an unstated condition] The same wrapper pattern" in text
+    assert "10. [holds only under an unstated condition] A wrong tying implementation" in text
 
 
-def test_broken_save_and_load_shown_failing(stored_text):
-    assert "naive assignment raised RuntimeError: Some tensors share memory" in stored_text
-    assert f"{STYLES['tied_linear']:16s} loaded, tied" in stored_text
+def test_cell_30_and_the_audit_row_on_devices_say_the_same(fsdp):
+    prose = prose_of(EDITIONS[0])
+    assert "So `TiedLinear` does **not** handle\n# the multi-device case by itself" in prose or \
+        "does **not** handle" in prose
+    text = stored_text_of(EDITIONS[1])
+    assert f"'TiedLinear, root group': '{fsdp.scenario('TiedLinear, root group').outcome}'" in text
+    assert "'TiedLinear, embedding in own group': 'error'" in text
+    assert "so not by itself" in text
+
+
+def test_article_tied_linear_and_feed_forward_sharing(stored_text):
+    sharing = share_feed_forward()
+    assert error_without_weight() == "AttributeError" and article_tied_linear_follows()
+    assert sharing.unbiased_difference == 0 and sharing.biased_difference > 0.01 and sharing.follows
+    assert f"largest difference {sharing.biased_difference:.3f} with biases, 0.000 without" in stored_text
+
+
+def test_naive_checkpoint_shown_diverged(stored_text):
+    assert "keys ['token_emb.weight', 'to_logits.weight'], equal: False" in stored_text
+
+
+def test_exercises_are_not_yet_in_the_learner_edition_and_pass_in_the_solutions():
+    learner, solutions = stored_text_of(EDITIONS[0]), stored_text_of(EDITIONS[1])
+    for name in ("TiedLinear", "tie_state", "load_naive_checkpoint"):
+        assert f"NOT YET: `{name}`" in learner
+    assert solutions.count("PASS: ") == 3

@@ -9,13 +9,16 @@ from xtlab.labs.weight_tying.checkpoints import (
     safe_round_trip,
 )
 from xtlab.labs.weight_tying.exercises import (
+    CHECKPOINT_KINDS,
     EXERCISES,
-    REPAIR_STYLES,
-    check_save_and_load,
+    check_load_naive_checkpoint,
     check_tie_state,
     check_tied_linear,
+    naive_checkpoint,
 )
 from xtlab.labs.weight_tying.fsdp_ranks import (
+    BACKEND,
+    DEVICE,
     GROUPINGS,
     MATERIALISE,
     SCENARIO_SIZE,
@@ -90,6 +93,14 @@ from xtlab.labs.weight_tying.paths import (
     path_torch_save_load,
     run_path,
 )
+from xtlab.labs.weight_tying.sharing import (
+    ArticleTiedLinear,
+    FeedForwardSharing,
+    article_tied_linear_follows,
+    error_without_weight,
+    share_feed_forward,
+    xtlab_error_without_weight,
+)
 from xtlab.labs.weight_tying.training import (
     DriftResult,
     UpdateComparison,
@@ -101,6 +112,9 @@ from xtlab.labs.weight_tying.xtransformers import (
     CopyAndPickle,
     build_tied,
     copy_and_pickle,
+    xtransformers_default_head_size,
+    xtransformers_default_tie_scale,
+    xtransformers_tie_source,
 )
 
 check = EXERCISES.check  # lab.check(name, answer) -> PASS / NOT YET / TRY AGAIN

@@ -3,6 +3,11 @@
 xtlab's distributed runner spawns the ranks; they import these module-level functions by name. Every rank builds
 the same tiny model from the same seed, shards it and reports what it sees. Nothing here imitates FSDP: a scenario
 that FSDP refuses reports FSDP's own error.
+
+Everything runs on the CPU, named explicitly: the ranks talk over gloo, every ``fully_shard`` gets a CPU device mesh
+(left out, FSDP2 builds its mesh on the machine's accelerator, so on a GPU machine the weights move to CUDA while
+the batches stay on the CPU), and every model, batch and generator is built on ``DEVICE``, never on torch's default
+device.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 from torch.distributed.fsdp import fully_shard
 
 from xtlab._checks import check_int, check_number
@@ -24,6 +30,7 @@ TRAINED_STYLES = ("naive", "tied_linear")
 SCENARIO_SIZE = ModelSize()
 GROUPINGS = ("root", "separate", "shared")  # every weight in the root's group / own groups / fully_shard([emb, out])
 MATERIALISE = ("built", "to_empty_then_wrap", "wrap_then_to_empty")
+BACKEND, DEVICE = "gloo", "cpu"  # the same on every machine: a GPU machine runs these ranks on its CPU too
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,7 @@ class ScenarioOutcome:
         tie_elements_local: elements of those Parameters stored on this rank (its shards).
         model_elements_local: elements of every parameter stored on this rank.
         same_object: the embedding and the output use one Parameter object after sharding.
+        device: the device type of this rank's shards of the tied weight (``DEVICE`` when placed as intended).
         grad_gap: ``||g - g_ref|| / ||g_ref||`` for the embedding's full gradient, where ``g_ref`` is the gradient
             of the same tied model trained without FSDP on the same global batch (0: the output's gradient arrives).
         values_equal_after_step: after one AdamW step the embedding and output hold equal values.
@@ -68,6 +76,7 @@ class ScenarioOutcome:
     tie_elements_local: int = 0
     model_elements_local: int = 0
     same_object: bool = False
+    device: str = ""
     grad_gap: float = float("nan")
     values_equal_after_step: bool = False
 
@@ -124,8 +133,12 @@ def _tie_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [first] if first is second else [first, second]
 
 
+def _local(parameter: torch.Tensor) -> torch.Tensor:
+    return parameter.to_local() if hasattr(parameter, "to_local") else parameter
+
+
 def _local_numel(parameter: torch.Tensor) -> int:
-    return parameter.to_local().numel() if hasattr(parameter, "to_local") else parameter.numel()
+    return _local(parameter).numel()
 
 
 def _full(tensor: torch.Tensor) -> torch.Tensor:
@@ -136,22 +149,28 @@ def _error_text(err: BaseException) -> str:
     return f"{type(err).__name__}: {' '.join(str(err).split())}"
 
 
+def cpu_mesh() -> DeviceMesh:
+    """A one-dimensional mesh of every rank on ``DEVICE`` (FSDP2's default mesh would be on the accelerator)."""
+    return init_device_mesh(DEVICE, (dist.get_world_size(),))
+
+
 def shard(model: nn.Module, grouping: str) -> nn.Module:
-    """Apply ``fully_shard`` to ``model`` as ``grouping`` says (inner groups first, the root last)."""
+    """Apply ``fully_shard`` to ``model`` as ``grouping`` says (inner groups first, the root last), on a CPU mesh."""
+    mesh = cpu_mesh()
     if grouping == "separate":
-        fully_shard(model.token_emb)
+        fully_shard(model.token_emb, mesh=mesh)
         if any(True for _ in model.to_logits.parameters()):  # TiedLinear owns none: nothing to group
-            fully_shard(model.to_logits)
+            fully_shard(model.to_logits, mesh=mesh)
     elif grouping == "shared":
-        fully_shard([model.token_emb, model.to_logits])
-    fully_shard(model)
+        fully_shard([model.token_emb, model.to_logits], mesh=mesh)
+    fully_shard(model, mesh=mesh)
     return model
 
 
 def initial_state(style: str, seed: int, size: ModelSize, embedding_std: float | None = None) -> dict:
     """The values every scenario starts from: ``build_model(style, seed=seed)``'s, with the embedding redrawn from
     N(0, ``embedding_std``) when given (GPT-2's small init, so a tied output starts with small logits)."""
-    model = build_model(style, seed=seed, size=size)
+    model = build_model(style, seed=seed, size=size, device=DEVICE)
     if embedding_std is not None:
         with torch.no_grad():
             embedding_weight(model).normal_(0.0, embedding_std, generator=torch.Generator().manual_seed(seed))
@@ -161,28 +180,29 @@ def initial_state(style: str, seed: int, size: ModelSize, embedding_std: float |
 def materialised(scenario: Scenario, initial: dict, seed: int, size: ModelSize) -> nn.Module:
     """The scenario's model, sharded, holding the values ``initial``."""
     if scenario.materialise == "built":
-        model = build_model(scenario.style, seed=seed, size=size)
+        model = build_model(scenario.style, seed=seed, size=size, device=DEVICE)
         model.load_state_dict(initial)
         return shard(model, scenario.grouping)
     model = build_model(scenario.style, seed=seed, size=size, device="meta")
     if scenario.materialise == "to_empty_then_wrap":
-        model.to_empty(device="cpu")
+        model.to_empty(device=DEVICE)
         model.load_state_dict(initial)
         return shard(model, scenario.grouping)
     shard(model, scenario.grouping)
-    model.to_empty(device="cpu")
+    model.to_empty(device=DEVICE)
     set_model_state_dict(model, initial, options=StateDictOptions(full_state_dict=True))
     return model
 
 
 def _random_batch(rank: int, seed: int, num_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
-    x = torch.randint(0, num_tokens, (4, 12), generator=torch.Generator().manual_seed(seed * 1000 + rank))
+    generator = torch.Generator(device=DEVICE).manual_seed(seed * 1000 + rank)
+    x = torch.randint(0, num_tokens, (4, 12), generator=generator, device=DEVICE)
     return x, torch.roll(x, -1, dims=1)
 
 
 def _reference_gradient(style: str, seed: int, size: ModelSize, world_size: int) -> torch.Tensor:
     """The embedding's gradient of the tied model without FSDP, on every rank's batch at once."""
-    model = build_model(style, seed=seed, size=size)
+    model = build_model(style, seed=seed, size=size, device=DEVICE)
     batches = [_random_batch(rank, seed, size.num_tokens) for rank in range(world_size)]
     lm_loss(model, tuple(torch.cat(parts) for parts in zip(*batches, strict=True))).backward()
     return embedding_weight(model).grad.detach().clone()
@@ -198,7 +218,7 @@ def run_scenario(scenario: Scenario, rank: int, world_size: int, seed: int = 0,
     tie = _tie_parameters(model)
     counts = {"tie_parameters": len(tie), "tie_elements_local": sum(_local_numel(p) for p in tie),
               "model_elements_local": sum(_local_numel(p) for p in model.parameters()),
-              "same_object": len(tie) == 1}
+              "same_object": len(tie) == 1, "device": _local(tie[0]).device.type}
     try:
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
         lm_loss(model, _random_batch(rank, seed, size.num_tokens)).backward()
@@ -215,14 +235,16 @@ def run_scenario(scenario: Scenario, rank: int, world_size: int, seed: int = 0,
 def corpus_batches(split: str, seed: int, rank: int, world_size: int, config: TrainConfig):
     """``batch(step) -> (x, y)`` from the bundled corpus: each rank its own training batches, every rank the same
     validation batches."""
-    corpus = load_corpus()
+    with torch.device(DEVICE):  # load_corpus builds (and caches) its ids on the default device
+        corpus = load_corpus()
     data = corpus.train if split == "train" else corpus.val
 
     def batch(step: int):
         # training: each rank its own batch; validation: the same batches on every rank
         stream = step * world_size + rank if split == "train" else step
-        generator = torch.Generator().manual_seed(seed * 100_003 + stream)
-        return get_batch(data, config.batch_size, config.seq_len, generator)
+        generator = torch.Generator(device=DEVICE).manual_seed(seed * 100_003 + stream)
+        with torch.device(DEVICE):  # get_batch builds its offsets on the default device
+            return get_batch(data, config.batch_size, config.seq_len, generator, device=DEVICE)
 
     return batch
 

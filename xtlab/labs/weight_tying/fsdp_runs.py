@@ -15,6 +15,8 @@ import torch
 from xtlab._checks import check_int, check_number, check_type
 from xtlab.diagnostics import ddp_runner
 from xtlab.labs.weight_tying.fsdp_ranks import (
+    BACKEND,
+    DEVICE,
     Scenario,
     ScenarioOutcome,
     TrainConfig,
@@ -38,7 +40,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("naive, fully_shard then to_empty", "naive", "root", "wrap_then_to_empty"),
     Scenario("TiedLinear, to_empty then fully_shard", "tied_linear", "root", "to_empty_then_wrap"),
 )
-REPLAY = TrainConfig()  # the notebook's replay: 3 seeds x 2 styles, 60 AdamW steps each
+REPLAY = TrainConfig(seeds=(0, 1), steps=30)  # the notebook's replay: 2 seeds x 2 styles, 30 AdamW steps each
 GRADIENT_GAP_TOLERANCE = 1e-5  # relative: float32 sums in a different order differ by ~1e-7
 
 
@@ -132,6 +134,11 @@ class FSDPReport:
     reloads: tuple[ReloadRow, ...]
     config: TrainConfig
 
+    @property
+    def device(self) -> str:
+        """The device type of the tied weight's shards, as every rank reported it (``"cpu"`` by design)."""
+        return ", ".join(sorted({o.device for row in self.scenarios for o in row.ranks if o.device})) or "none"
+
     def scenario(self, name: str) -> ScenarioRow:
         for row in self.scenarios:
             if row.scenario.name == name:
@@ -150,7 +157,7 @@ def reload_without_fsdp(outcome: TrainOutcome, config: TrainConfig, world_size: 
     """Load rank 0's full state dict into a freshly built model of the same style (no FSDP) and evaluate it on the
     same validation batches the ranks used."""
     state = outcome.state
-    model = build_model(outcome.style, seed=outcome.seed + 1, size=config.size)
+    model = build_model(outcome.style, seed=outcome.seed + 1, size=config.size, device=DEVICE)
     model.load_state_dict(state)
     val_batches = corpus_batches("val", outcome.seed, 0, world_size, config)
     differs = "to_logits.weight" in state and not torch.equal(state["token_emb.weight"], state["to_logits.weight"])
@@ -193,7 +200,7 @@ def run_fsdp(world_size: int = 2, config: TrainConfig = REPLAY, timeout_s: float
 
 def _launch(world_size: int, config: TrainConfig, timeout_s: float) -> FSDPReport:
     run = ddp_runner.run_distributed(fsdp_rank, world_size, args=(SCENARIOS, config), timeout_s=timeout_s,
-                                     backend="gloo")
+                                     backend=BACKEND)
     if not run.ok:
         errors = {rank: _last_line(text) for rank, text in run.errors.items()}
         return FSDPReport(False, errors, run.backend, world_size, torch.__version__, run.seconds, (), (), config)

@@ -8,7 +8,6 @@ a ``TiedLinear`` that registers the embedding as its own submodule).
 from __future__ import annotations
 
 import inspect
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -55,17 +54,18 @@ def decoder(size: ModelSize) -> Decoder:
     return Decoder(**sizes)
 
 
-def build_model(style: str, *, seed: int = 0, size: ModelSize = ModelSize(), device: str | None = None) -> nn.Module:
+def build_model(style: str, *, seed: int = 0, size: ModelSize = ModelSize(), device: str = "cpu") -> nn.Module:
     """A tiny xtlab ``TransformerWrapper`` tied in ``style``, built under ``device`` (e.g. ``"meta"``).
 
     Args:
         style: one of ``STYLES``.
         seed: seeds torch before building, so every style starts from the same values.
-        device: ``None`` builds on the CPU; ``"meta"`` builds shapes only (no memory), as large-model loaders do.
+        device: where to build, named explicitly (never torch's default device): ``"cpu"``, or ``"meta"`` for shapes
+            only (no memory), as large-model loaders do.
     """
     check_style(style)
     torch.manual_seed(seed)
-    with torch.device(device) if device is not None else nullcontext():
+    with torch.device(device):
         layers = decoder(size)
         model = TransformerWrapper(size.num_tokens, size.max_seq_len, layers, tie_embedding=style == "tied_linear")
         if style == "naive":

@@ -5,17 +5,20 @@ next to xtlab's ``TiedLinear`` (a module holding the embedding)."""
 from __future__ import annotations
 
 import copy
+import inspect
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 from x_transformers import Decoder as XDecoder
 from x_transformers import TransformerWrapper as XTransformerWrapper
+from x_transformers.x_transformers import Attention as XAttention
 
 from xtlab.labs.weight_tying.models import ModelSize, decoder
 from xtlab.model import TransformerWrapper
 from xtlab.threads import one_cpu_thread
+from xtlab.widgets.show_source import Source, show_source
 
 LIBRARIES = ("x-transformers", "xtlab")
 
@@ -97,3 +100,27 @@ def _copy_and_pickle(library: str, seed: int) -> CopyAndPickle:
         round_trip = torch.equal(fresh(tokens), original(tokens))
     return CopyAndPickle(library, type(original.to_logits).__name__, follows_original, follows_itself,
                          pickles, error, round_trip, sum(p.numel() for p in original.parameters()))
+
+
+def xtransformers_tie_source() -> Source:
+    """The lines of the installed x-transformers ``TransformerWrapper.__init__`` that tie the output to the
+    embedding (from ``elif tie_embedding:`` to the ``to_logits`` it assigns), with file and line numbers."""
+    whole = show_source(XTransformerWrapper.__init__, emphasize=["tie_embedding_scale", "self.to_logits"])
+    start = next(i for i, line in enumerate(whole.lines) if line.strip().startswith("elif tie_embedding"))
+    end = next(i for i in range(start, len(whole.lines)) if "self.to_logits" in whole.lines[i])
+    first = whole.first_line + start
+    return replace(whole, first_line=first, lines=whole.lines[start:end + 1],
+                   emphasized=tuple(n for n in whole.emphasized if first <= n <= whole.first_line + end))
+
+
+def xtransformers_default_head_size() -> int:
+    """The head size x-transformers' attention uses when none is given (``Attention``'s ``dim_head`` default)."""
+    return inspect.signature(XAttention.__init__).parameters["dim_head"].default
+
+
+def xtransformers_default_tie_scale(dim: int) -> float:
+    """The scale x-transformers' tied logits are multiplied by, read from a model built with ``tie_embedding``."""
+    torch.manual_seed(0)
+    model = XTransformerWrapper(num_tokens=8, max_seq_len=4, tie_embedding=True,
+                                attn_layers=XDecoder(dim=dim, depth=1, heads=1))
+    return float(model.tie_embedding_scale)
