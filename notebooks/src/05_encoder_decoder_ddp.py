@@ -22,6 +22,7 @@
 # **Estimated time:** 55 minutes. Run the cells from top to bottom; exercises say **NOT YET** until you write them.
 
 # %%
+import torch
 from torch.distributed import constants as dist_constants
 from torch.nn.parallel import DistributedDataParallel
 
@@ -398,7 +399,61 @@ def unused_parameter_names(model, batch):
 lab.check("unused_parameter_names", unused_parameter_names)
 
 # %% [markdown]
-# **Exercise 2.** `fix_encoder_decoder(model)` receives a *trained* encoder–decoder that still carries the unused
+# **Exercise 2: a reducer, the core of DDP's averaging.** Section 3 showed the hook that says a gradient is ready.
+# Now write what DDP does with it, for any model:
+#
+# `attach_reducer(model, all_reduce_sum, world_size)` is called on every rank before the backward pass. It
+# registers a `register_post_accumulate_grad_hook` on every trainable parameter and returns `finish`. Gradients are
+# reduced in one fixed order, the same on every rank (say, the trainable parameters from last to first): as soon as
+# a parameter and every one before it in that order are ready, the hook calls `all_reduce_sum(parameter.grad)` (it
+# sums the tensor over the ranks, in place) and divides it by `world_size`. `finish()`, called after backward,
+# reduces the rest in the same order (a parameter that never became ready on this rank joins with zeros: its
+# `.grad` becomes zeros first) and returns the names of the trainable parameters that never became ready here.
+#
+# Example, for a model with parameters `a`, `b`, `c` where forward skips `b`: the order is `c, b, a`; `c`'s hook
+# reduces `c`; `a`'s hook finds `b` not ready and waits; `finish()` reduces `b` (zeros) and then `a`, and returns
+# `["b"]`. The checker runs your function on 2 real gloo ranks (it sends the source of this one cell: write
+# everything inside it; `torch` and `dist` are there) on hidden models, with a 2-second collective timeout.
+
+
+# %%
+def attach_reducer(model, all_reduce_sum, world_size):
+    ### BEGIN SOLUTION
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    order = named[::-1]  # fixed before backward, the same on every rank
+    ready, reduced = set(), [0]
+
+    def reduce_ready_prefix():
+        while reduced[0] < len(order) and order[reduced[0]][0] in ready:
+            parameter = order[reduced[0]][1]
+            all_reduce_sum(parameter.grad)
+            parameter.grad /= world_size
+            reduced[0] += 1
+
+    for name, parameter in named:
+        def hook(parameter, name=name):
+            ready.add(name)
+            reduce_ready_prefix()
+        parameter.register_post_accumulate_grad_hook(hook)
+
+    def finish():
+        for name, parameter in order[reduced[0]:]:
+            if name not in ready:
+                parameter.grad = torch.zeros_like(parameter)
+            all_reduce_sum(parameter.grad)
+            parameter.grad /= world_size
+        reduced[0] = len(order)
+        return [name for name, _ in named if name not in ready]
+
+    return finish
+    ### END SOLUTION
+
+
+# %%
+lab.check("attach_reducer", attach_reducer)
+
+# %% [markdown]
+# **Exercise 3.** `fix_encoder_decoder(model)` receives a *trained* encoder–decoder that still carries the unused
 # encoder `to_logits` (`lab.buggy_trained_model()` builds it, if you want to look). Remove the dead weight without
 # touching anything else and return the model. The checker checks that it computes the same loss, then trains it
 # with real DDP on 2 processes with `find_unused_parameters=False`.
@@ -416,7 +471,7 @@ def fix_encoder_decoder(model):
 lab.check("fix_encoder_decoder", fix_encoder_decoder)
 
 # %% [markdown]
-# **Exercise 3.** A decoder with real layer dropout (`p = 0.3`, depth 2) must train under DDP. Choose the settings:
+# **Exercise 4.** A decoder with real layer dropout (`p = 0.3`, depth 2) must train under DDP. Choose the settings:
 # `find_unused_parameters`, `static_graph`, and `same_skips_on_every_rank` (seed the skip draws alike on every
 # rank). The checker trains with your choice for 4 steps on 2 real processes; its verdict is the run that justifies
 # (or refutes) it. You can try a choice yourself first, e.g.

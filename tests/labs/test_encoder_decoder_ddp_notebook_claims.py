@@ -56,7 +56,7 @@ def test_notebook_defines_only_exercise_answers():
                      if cell["cell_type"] == "code")
     defined = [line.split("(")[0].removeprefix("def ") for line in code.splitlines() if line.startswith("def ")]
     assert defined == ["show_unused", "show_layer_dropout_runs", "show_gradient_ratios", "unused_parameter_names",
-                       "fix_encoder_decoder", "ddp_settings_for_layer_dropout"]
+                       "attach_reducer", "fix_encoder_decoder", "ddp_settings_for_layer_dropout"]
     assert "class " not in code
 
 

@@ -192,3 +192,11 @@ def test_scenarios_build_on_the_cpu_whatever_the_default_device():
         assert {b.src.device.type for b in batches} == {"cpu"}
         reference = build_scenario_model(scenario, 0)
         assert all(torch.equal(a, b) for a, b in zip(model.parameters(), reference.parameters(), strict=True))
+
+
+def test_the_fix_exercise_hands_over_a_cpu_model_whatever_the_default_device():
+    from xtlab.labs.encoder_decoder_ddp.fix_exercise import _batch, buggy_trained_model
+
+    with torch.device("meta"):
+        model, batch = buggy_trained_model(), _batch()
+    assert {p.device.type for p in model.parameters()} == {"cpu"} and batch.src.device.type == "cpu"

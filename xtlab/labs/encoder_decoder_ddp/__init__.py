@@ -76,6 +76,12 @@ from xtlab.labs.encoder_decoder_ddp.quiz import (
     output_loss,
 )
 from xtlab.labs.encoder_decoder_ddp.readiness import Readiness, ready_parameters
+from xtlab.labs.encoder_decoder_ddp.reducer_exercise import (
+    REDUCER_EXERCISE,
+    ReducerCaseModel,
+    check_attach_reducer,
+    reducer_reference,
+)
 from xtlab.labs.encoder_decoder_ddp.scenarios import (
     BATCH_SIZE,
     DEBUG_LEVELS,

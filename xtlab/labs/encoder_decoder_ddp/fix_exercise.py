@@ -20,12 +20,15 @@ BUGGY_SEED = 7  # "trained" weights: a model rebuilt from the default seed compu
 
 
 def buggy_trained_model() -> nn.Module:
-    """The model the exercise hands over: encoder_keeps_logits=True, weights from seed 7."""
-    return build_seq2seq_model(encoder_keeps_logits=True, seed=BUGGY_SEED)
+    """The model the exercise hands over: encoder_keeps_logits=True, weights from seed 7, on the CPU whatever the
+    default device (the DDP run that judges the fix is gloo on the CPU)."""
+    with torch.device("cpu"):
+        return build_seq2seq_model(encoder_keeps_logits=True, seed=BUGGY_SEED)
 
 
 def _batch():
-    return make_seq2seq_batch("reverse", 4, SEQ_LENGTH, generator=torch.Generator().manual_seed(11))
+    with torch.device("cpu"):
+        return make_seq2seq_batch("reverse", 4, SEQ_LENGTH, generator=torch.Generator().manual_seed(11))
 
 
 def check_fix_encoder_decoder(fix_encoder_decoder: Callable[[nn.Module], nn.Module]) -> Verdict:
@@ -48,6 +51,17 @@ def check_fix_encoder_decoder(fix_encoder_decoder: Callable[[nn.Module], nn.Modu
                                  f"instead of {expected:.5f}",
                                  "change the model you are given (its weights are trained) rather than build a "
                                  "new one")
+    left = getattr(getattr(fixed, "encoder", None), "to_logits", None)
+    if isinstance(left, nn.Identity):
+        return Verdict.make_try_again("encoder.to_logits is now an nn.Identity: DDP trains, but the model is no longer "
+                                      "the one built without the bug (its modules differ, and a caller of to_logits "
+                                      "gets the embeddings back as if they were logits)",
+                                      "remove the module itself, as x-transformers 1.35.2 builds the encoder: "
+                                      "without to_logits (None)")
+    if isinstance(left, nn.Module) and not any(True for _ in left.parameters()):
+        return Verdict.make_try_again(f"encoder.to_logits is still a {type(left).__name__}, emptied of its weight: "
+                                      f"calling it raises, and the model is not the one built without the bug",
+                                      "remove the module itself (del model.encoder.to_logits), not only its weight")
     frozen = [(name, p.numel()) for name, p in fixed.named_parameters() if not p.requires_grad]
     if frozen:  # DDP would train it, but the dead weight is still there
         return Verdict.make_try_again(f"the model still stores {[name for name, _ in frozen]} "
@@ -89,6 +103,16 @@ def _rebuilds(model):
     return build_seq2seq_model()
 
 
+def _deletes_the_weight_only(model):
+    del model.encoder.to_logits.weight
+    return model
+
+
+def _swaps_in_identity(model):
+    model.encoder.to_logits = nn.Identity()
+    return model
+
+
 FIX_EXERCISE = Exercise(
     name="fix_encoder_decoder",
     prompt="fix_encoder_decoder(model): take the trained encoder–decoder that keeps an unused encoder.to_logits, "
@@ -100,6 +124,8 @@ FIX_EXERCISE = Exercise(
         Mistake("freezes the unused weight", _freezes, "still stores"),
         Mistake("zeroes the unused weight", _zeroes, "Expected to have finished reduction"),
         Mistake("builds a fresh model instead", _rebuilds, "different loss"),
+        Mistake("deletes the weight, keeps the module", _deletes_the_weight_only, "emptied of its weight"),
+        Mistake("swaps the head for nn.Identity", _swaps_in_identity, "nn.Identity"),
     ),
     time_limit_s=20.0,
 )
