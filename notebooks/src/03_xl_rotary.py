@@ -14,8 +14,8 @@
 # - tell the two valid recording designs from the two broken ones;
 # - show that rotary only needs the right *offsets* between memories and current tokens, not a given start;
 # - explain what layer dropout does to memories in the installed x-transformers;
-# - write the segmented pass a trainer runs (positions, memory update at the right stage, detach) and the memory
-#   mask yourself, each checked on hidden cases.
+# - write the segmented pass a trainer runs (positions, memory update at the right stage, detach) and the
+#   per-sample memory mask of a batch of streams yourself, each checked on hidden cases.
 #
 # **Estimated time:** 40 minutes. Every check runs on the CPU in float64, so the verdicts are the same on every
 # machine. A correct design agrees to float64 rounding, printed as `< 1e-12` (the tolerance); anything above it is
@@ -427,22 +427,49 @@ def segmented_pass(run_segment, tokens, segment_len, max_mem_len):
 lab.check("segmented_pass", segmented_pass)
 
 # %% [markdown]
-# ## Exercise 2: the memory mask for empty slots
+# ## Exercise 2: per-sample masks for a batch of streams
 #
-# Write `memory_mask(mem)`: for a memory `mem` of shape `(b, M, dim)`, a bool tensor `(b, M)`, True where the slot
-# may be attended (it holds something) and False where the slot is all zero. The checker passes it as `mem_masks`
-# to a model whose own empty-slot rule is off, on the three-row batch of section 4.
+# The article decides "is there a memory" once for the whole batch (`torch.any(mem)`). A server that batches
+# streams cannot: one stream has just started (no memory), another has seen 3 tokens, another 6. The batch below
+# pads every memory to the longest with zeros, before the real slots; each row must give the logits of its stream
+# run alone. How far the batch-wide rule moves each row:
+
+# %%
+batch_gaps = lab.row_gaps(lengths=(None, 3, 6))
+for rule, row_gap in batch_gaps.items():
+    print(f"{rule:<30} max |batched - alone| per row (fresh, 3 memories, 6 memories): "
+          f"{[lab.shown_diff(g) for g in row_gap]}")
+
+# %% [markdown]
+# Write `batch_memories(streams, num_layers, dim)`: `streams[i]` is `None` (a stream that just started) or a list
+# with one `(L_i, dim)` memory per layer. Return `(mems, mem_masks)`: per layer a `(b, M, dim)` tensor with `M` the
+# longest `L_i`, each row's memory left-padded with zeros (its real slots end just before its current tokens, where
+# rotary puts them), and a `(b, M)` bool mask, True for each row's real slots. The model gets them as
+# `model(current, mems=mems, mem_masks=mem_masks)`. For the batch above the mask has 6 columns, and the row with 3
+# memories is `[False, False, False, True, True, True]`. The checker runs hidden batches, one of them with a real
+# memory that happens to be all zero (claim 7: zero memory that must be attended), and compares every row with
+# its stream alone.
 
 
 # %%
-def memory_mask(mem):
+def batch_memories(streams, num_layers, dim):
     ### BEGIN SOLUTION
-    return mem.abs().amax(dim=-1) > 0
+    lengths = [0 if stream is None else stream[0].shape[0] for stream in streams]
+    longest = max(lengths)
+    mems = []
+    for k in range(num_layers):
+        layer = torch.zeros(len(streams), longest, dim, dtype=torch.float64)
+        for row, stream in enumerate(streams):
+            if stream is not None and lengths[row]:
+                layer[row, longest - lengths[row]:] = stream[k]
+        mems.append(layer)
+    mem_masks = torch.arange(longest) >= longest - torch.tensor(lengths)[:, None]
+    return mems, mem_masks
     ### END SOLUTION
 
 
 # %%
-lab.check("memory_mask", memory_mask)
+lab.check("batch_memories", batch_memories)
 
 # %% [markdown]
 # ## Why it matters
@@ -450,7 +477,8 @@ lab.check("memory_mask", memory_mask)
 # - Segmented = full, in float64, is a complete test of an XL implementation: positions, masks, recording stage
 #   and update are all inside it, and `max_mem_len=0` must keep nothing (`[:, -0:]` keeps everything).
 # - Rotary needs the right offsets between memories and current tokens, not a particular start.
-# - A memory mask decides per slot; one flag for a whole batch mixes fresh and continuing rows.
+# - A memory mask decides per row and slot, from what each stream holds, not from the values: one flag for a
+#   whole batch mixes fresh and continuing rows, and a content rule hides a real memory that happens to be zero.
 # - With x-transformers, layer dropout and XL memories together shift memories by a layer: keep them apart, or
 #   keep the memories per layer yourself.
 

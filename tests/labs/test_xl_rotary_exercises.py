@@ -5,12 +5,24 @@ import pytest
 import torch
 
 from xtlab.course import NOT_YET, PASS, TRY_AGAIN
+from xtlab.labs import xl_rotary as lab
 from xtlab.labs.xl_rotary import EXERCISES, position_hint
 
 
 def test_a_mask_that_is_right_on_values_but_float_is_refused():
-    verdict = EXERCISES.check("memory_mask", lambda mem: (mem.abs().amax(dim=-1) > 0).float())
-    assert verdict.status == TRY_AGAIN and "bool tensor of shape (b, M)" in str(verdict)
+    def float_mask(streams, num_layers, dim):
+        mems, mask = lab.solution_batch_memories(streams, num_layers, dim)
+        return mems, mask.float()
+
+    verdict = EXERCISES.check("batch_memories", float_mask)
+    assert verdict.status == TRY_AGAIN and "bool tensor (b, M)" in str(verdict)
+
+
+def test_the_batch_wide_rule_moves_the_fresh_row_and_the_padded_one():
+    gaps = lab.row_gaps()
+    assert max(gaps["per-sample mask"]) < lab.EXACT_TOLERANCE
+    wide = gaps["torch.any(mem) for the batch"]
+    assert wide[0] > 0.1 and wide[1] > 0.1 and wide[2] < lab.EXACT_TOLERANCE
 
 
 @pytest.mark.parametrize(("positions", "words"), [

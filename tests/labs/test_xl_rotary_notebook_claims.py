@@ -128,3 +128,9 @@ def test_audit_verdicts(text, designs):
     for number, verdict in verdicts.items():
         assert f"\n{number}. [{verdict}]" in text
     assert "Audit of article 004" in text and "claims numbered as on" in text
+
+
+def test_batch_wide_rule_per_row(text):
+    for rule, gaps in lab.row_gaps(lengths=(None, 3, 6)).items():
+        assert (f"{rule:<30} max |batched - alone| per row (fresh, 3 memories, 6 memories): "
+                f"{[lab.shown_diff(g) for g in gaps]}") in text

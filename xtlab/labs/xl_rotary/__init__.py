@@ -5,10 +5,7 @@ one invariant: segments with memories give the logits of one full causal pass (f
 The notebook imports this package as ``lab``; every name it uses is listed here."""
 
 from xtlab.labs.xl_rotary.causes import ZeroMemoryCauses, zero_memory_causes
-from xtlab.labs.xl_rotary.exercises import (
-    EXERCISES,
-    check_memory_mask,
-)
+from xtlab.labs.xl_rotary.exercises import EXERCISES
 from xtlab.labs.xl_rotary.layer_dropout import (
     LIBRARIES,
     LOOP_STEPS,
@@ -22,6 +19,14 @@ from xtlab.labs.xl_rotary.layer_dropout import (
     predicted_skips,
     same_object,
     seed_skipping,
+)
+from xtlab.labs.xl_rotary.memory_batches import (
+    BATCH_CASES,
+    batch_wide_mask,
+    check_batch_memories,
+    example_streams,
+    row_gaps,
+    solution_batch_memories,
 )
 from xtlab.labs.xl_rotary.memory_masks import (
     MASK_ROWS,
