@@ -197,7 +197,8 @@ print(cards["TinyLM"].row("ddp_step").evidence)
 # `[0, model.num_tokens)` drawn from the generator; `loss(model, batch)`, the next-token cross-entropy; `forward`;
 # the embedding/output pair (attribute paths of the modules); and `get_layer_dropout`/`set_layer_dropout` for the
 # attribute the forward pass reads. TinyLM keeps no memories. The checker tries your hooks on two sizes, then
-# audits TinyLM with your adapter and compares the card with the reference's.
+# audits TinyLM with your adapter and compares the card with the reference's. It also calls your loss on the model
+# wrapped the way `DistributedDataParallel` wraps it (a module that only forwards calls).
 
 
 # %%
@@ -236,8 +237,8 @@ lab.check("adapter_for_tiny_lm", adapter_for_tiny_lm)
 # not depend on any later token. `outputs_ignore_later_tokens(model, adapter)` returns `True` when, for every
 # position `t`, replacing the tokens after `t` leaves the outputs at positions `0..t` unchanged (use
 # `adapter.make_batch` and `adapter.forward`). The checker runs it on TinyLMs with a planted bug, a causal mask
-# off by one (`lab.planted_pair()` builds one with its fixed twin), and on the fixed twins, as built: in
-# training mode.
+# off by one (`lab.planted_pair()` builds one with its fixed twin), on the fixed twins, as built: in training
+# mode, and on a hidden model the notebook never shows, whose leak sits somewhere else.
 
 
 # %%

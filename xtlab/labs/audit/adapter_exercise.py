@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from xtlab.course import Exercise, Mistake, Verdict, call, describe
+from xtlab.course.exercise import _LearnerCodeFailed
 from xtlab.diagnostics.model_audit import ModelAdapter, audit
 from xtlab.diagnostics.ties import TieStatus, embedding_output_tie
 from xtlab.labs.audit.tiny_lm import (
@@ -24,6 +25,36 @@ from xtlab.labs.audit.tiny_lm import (
 from xtlab.threads import one_cpu_thread
 
 CASES = ({"num_tokens": 32, "max_len": 16}, {"num_tokens": 50, "max_len": 12})
+
+
+class CallOnly(nn.Module):
+    """What ``DistributedDataParallel`` hands the loss: a module that forwards calls and has none of the model's
+    attributes (``num_tokens``, ``max_len``)."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, *args, **kwargs):
+        return self.module(*args, **kwargs)
+
+
+def _receives_token_ids(model, path: str, tokens: Tensor) -> bool | None:
+    """Whether the module at ``path`` is called with integer ids in a forward pass (None: never called)."""
+    target = model
+    for part in path.split("."):
+        target = getattr(target, part, None)
+    if not isinstance(target, nn.Module):
+        return None
+    seen: list[bool] = []
+    handle = target.register_forward_hook(
+        lambda module, inputs, output: seen.append(bool(inputs) and not torch.is_floating_point(inputs[0])))
+    try:
+        with torch.no_grad():
+            model(tokens)
+    finally:
+        handle.remove()
+    return any(seen) if seen else None
 SKIP_PROBES = 12
 
 
@@ -62,6 +93,13 @@ def _hook_problem(adapter: ModelAdapter, model, sizes: dict) -> Verdict | None:
             hint = "your loss asks each position to predict its own token: shift the targets by one"
         return Verdict.make_try_again(
             f"loss {where} was {float(loss.detach()):.4f}, expected {float(expected.detach()):.4f}", hint)
+    try:
+        call(adapter.loss, CallOnly(model), first, copy_args=False)
+    except _LearnerCodeFailed as err:
+        return Verdict.make_try_again(
+            f"loss {where} raised on the model wrapped as DistributedDataParallel wraps it: {err.args[0]}",
+            "the loss may only call model(...): under DistributedDataParallel the model has no num_tokens or other "
+            "attributes (take sizes from the logits and the batch)")
     if adapter.embedding is None:
         return Verdict.make_try_again("your adapter names no embedding/output pair, so the tie check cannot run",
                                  "embedding= and output= are the attribute paths of TinyLM's embedding and head")
@@ -73,6 +111,11 @@ def _hook_problem(adapter: ModelAdapter, model, sizes: dict) -> Verdict | None:
     if tie != TieStatus.TIED:
         return Verdict.make_try_again(f"embedding={adapter.embedding!r} and output={adapter.output!r} are {tie.value}",
                                  "name the token embedding and the output projection that reads its weight")
+    if _receives_token_ids(model, adapter.embedding, tokens) is not True:
+        return Verdict.make_try_again(
+            f"embedding={adapter.embedding!r} {where}: that module is not the one the forward pass feeds token ids",
+            "embedding= names the module that turns token ids into vectors, output= the one that makes the "
+            "logits: are the two swapped?")
     return _layer_dropout_problem(adapter, model, where)
 
 
@@ -143,6 +186,12 @@ def _global_random_batch(model, generator):
     return (torch.randint(0, model.num_tokens, (2, model.max_len)),)
 
 
+def _attribute_loss(model, batch):
+    tokens = batch[0]
+    logits = model(tokens[:, :-1])
+    return F.cross_entropy(logits.reshape(-1, model.num_tokens), tokens[:, 1:].reshape(-1))
+
+
 def _wrong_attribute(model, p):
     model.layer_dropout = p
 
@@ -170,5 +219,9 @@ ADAPTER_EXERCISE = Exercise(
                 _mistake(set_layer_dropout=_wrong_attribute), "block_drop"),
         Mistake("weights named instead of modules", _mistake(embedding="embed.weight", output="head.weight"),
                 "not of weights"),
+        Mistake("embedding and output paths swapped (the tie looks the same both ways)",
+                _mistake(embedding="head", output="embed"), "swapped"),
+        Mistake("loss reads model.num_tokens (fails under DistributedDataParallel)", _mistake(loss=_attribute_loss),
+                "only call model(...)"),
     ),
 )

@@ -1,5 +1,7 @@
 """Exercise: write a new invariant for the report card, "the output at position t ignores every later token",
-graded on TinyLMs with a planted bug (the causal mask is off by one) and on their fixed twins."""
+graded on TinyLMs with a planted bug (the causal mask is off by one) and on their fixed twins, then on a hidden
+model the notebook never shows: a TinyLM whose first position alone reads the second token (a check that only
+changes the last token never sees it)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,30 @@ import torch
 
 from xtlab.course import Exercise, Mistake, Verdict, call, describe
 from xtlab.labs.audit.causality import causality_reference, planted_pair
-from xtlab.labs.audit.tiny_lm import tiny_lm_adapter
+from xtlab.labs.audit.tiny_lm import TinyLM, build_tiny_lm, tiny_lm_adapter
 from xtlab.threads import one_cpu_thread
 
 PAIRS = ({"seed": 0}, {"seed": 3, "num_tokens": 40, "max_len": 10, "depth": 1})
+HIDDEN = {"seed": 5, "num_tokens": 24, "max_len": 9}
+
+
+class FirstPositionLeak(TinyLM):
+    """Hidden planted bug: a correct causal TinyLM, except that position 0's logits also read token 1."""
+
+    def forward(self, tokens):
+        logits = super().forward(tokens)
+        if tokens.shape[1] < 2:
+            return logits
+        leak = torch.zeros_like(logits)
+        leak[:, 0] = 0.5 * self.embed(tokens[:, 1]) @ self.embed.weight.t()
+        return logits + leak
+
+
+def first_position_leak(seed: int, **sizes) -> FirstPositionLeak:
+    """The hidden model, with the weights of ``build_tiny_lm(seed, **sizes)``."""
+    model = FirstPositionLeak(**sizes, dropout=0.0, block_drop=0.0)
+    model.load_state_dict(build_tiny_lm(seed, **sizes).state_dict())
+    return model
 
 
 def _answer(outputs_ignore_later_tokens, model) -> bool | Verdict:
@@ -52,7 +74,17 @@ def _check_invariant(answer) -> Verdict:
                 f"your check passes the planted bug ({settings}): its mask lets token t see token t + 1",
                 "change the tokens after every position t in turn, not only the last one, and compare every "
                 "position up to t")
-    return Verdict.make_pass(f"your invariant fails the {len(PAIRS)} planted bugs and holds on their fixed twins")
+    hidden = first_position_leak(**HIDDEN)
+    on_hidden = _answer(answer, hidden)
+    if isinstance(on_hidden, Verdict):
+        return on_hidden
+    if on_hidden:
+        return Verdict.make_try_again(
+            f"your check passes a hidden model ({HIDDEN}) whose position 0 reads token 1 and nothing else leaks",
+            "a leak can sit at any position: for every position t, change the tokens after t (not only the last "
+            "token) and compare the outputs up to t")
+    return Verdict.make_pass(f"your invariant fails the {len(PAIRS)} planted bugs and a hidden leak at the first "
+                             f"position, and holds on the fixed twins")
 
 
 def _forgets_eval(model, adapter):
@@ -88,6 +120,16 @@ def _last_token_first_position(model, adapter):
         return bool(torch.allclose(adapter.forward(model, (tokens,))[:, 0], adapter.forward(model, (changed,))[:, 0]))
 
 
+def _last_token_only(model, adapter):
+    model.eval()
+    tokens = adapter.make_batch(model, torch.Generator().manual_seed(0))[0]
+    other = adapter.make_batch(model, torch.Generator().manual_seed(1))[0]
+    changed = torch.cat((tokens[:, :-1], other[:, -1:]), dim=1)
+    with torch.no_grad():
+        before, after = adapter.forward(model, (tokens,)), adapter.forward(model, (changed,))
+    return bool(torch.allclose(before[:, :-1], after[:, :-1], atol=1e-5))
+
+
 def _returns_tensor(model, adapter):
     model.eval()
     tokens = adapter.make_batch(model, torch.Generator().manual_seed(0))[0]
@@ -110,5 +152,7 @@ INVARIANT_EXERCISE = Exercise(
         Mistake("changes only the last token, compares only position 0", _last_token_first_position,
                 "not only the last one"),
         Mistake("returns a tensor instead of a bool", _returns_tensor, "True or False"),
+        Mistake("changes only the last token and compares every earlier position", _last_token_only,
+                "not only the last token"),
     ),
 )
