@@ -9,7 +9,9 @@ import multiprocessing
 import os
 import pickle
 import queue
+import signal
 import socket
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -189,20 +191,58 @@ def run_distributed(
     started = time.monotonic()
     processes: list = []
     outcomes: dict[int, tuple[bool, Any]] = {}
-    try:  # start-up inside the cleanup too: an interrupt between two starts must not leak the first ranks
-        for rank in range(world_size):
-            processes.append(context.Process(
-                target=_rank_main, args=(rank, world_size, backend, port, timeout_s, train_fn, args, results),
-                daemon=True, name=f"xtlab-ddp-rank-{rank}",
-            ))
-            _start_rank(processes[-1])
-        outcomes = _collect(processes, results, started + timeout_s, grace_after_failure_s)
-    finally:
-        _stop_all(processes, finished=set(outcomes))
-        results.close()
-        results.cancel_join_thread()
+    # ^C, however often and whenever pressed (start-up, run, clean-up), is recorded and acted on only at safe
+    # points: between two starts, in collection's polling loop, and after the clean-up has stopped every process
+    with _DeferredInterrupts():
+        try:  # start-up inside the cleanup too: an interrupt between two starts must not leak the first ranks
+            for rank in range(world_size):
+                _raise_if_interrupted()
+                processes.append(context.Process(
+                    target=_rank_main, args=(rank, world_size, backend, port, timeout_s, train_fn, args, results),
+                    daemon=True, name=f"xtlab-ddp-rank-{rank}",
+                ))
+                _start_rank(processes[-1])
+            outcomes = _collect(processes, results, started + timeout_s, grace_after_failure_s)
+        finally:
+            _stop_all(processes, finished=set(outcomes))
+            results.close()
+            results.cancel_join_thread()
     ranks = tuple(_rank_result(rank, outcomes, processes[rank], timeout_s) for rank in range(world_size))
     return DistributedRun(backend, ranks, time.monotonic() - started)
+
+
+class _DeferredInterrupts:
+    """While inside (main thread only): SIGINT is counted, not raised; :func:`_raise_if_interrupted` raises
+    KeyboardInterrupt at a safe point; on leaving, the previous handler is back and one KeyboardInterrupt is
+    raised if ^C was pressed and no exception is already on its way out."""
+
+    active: list[_DeferredInterrupts] = []
+
+    def __enter__(self) -> _DeferredInterrupts:
+        self.pressed, self.raised, self.previous = 0, 0, None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._record)
+        _DeferredInterrupts.active.append(self)
+        return self
+
+    def _record(self, signum, frame) -> None:
+        self.pressed += 1
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        _DeferredInterrupts.active.remove(self)
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        if exc_type is None and self.pressed > self.raised:
+            raise KeyboardInterrupt
+        return False
+
+
+def _raise_if_interrupted() -> None:
+    """KeyboardInterrupt if ^C was pressed since the last one raised (inside :class:`_DeferredInterrupts`)."""
+    for deferral in _DeferredInterrupts.active:
+        if deferral.pressed > deferral.raised:
+            deferral.raised = deferral.pressed
+            raise KeyboardInterrupt
 
 
 def _start_rank(process) -> None:
@@ -215,6 +255,7 @@ def _collect(processes, results, deadline: float, grace_s: float) -> dict[int, t
     stop_at = deadline
     exited_at: dict[int, float] = {}
     while len(outcomes) < len(processes) and time.monotonic() < stop_at:
+        _raise_if_interrupted()
         try:
             rank, ok, payload = results.get(timeout=0.05)
         except queue.Empty:
