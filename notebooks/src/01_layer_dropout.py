@@ -8,13 +8,15 @@
 # checks every one of them.
 #
 # **After this lab you will be able to**
-# - point at the library lines that skip a block, and write a residual block with layer dropout yourself;
-# - explain why a skipped block's parameters have `.grad is None`, and predict how often every block runs;
+# - write the layer-dropout stack yourself: a skipped block never called, the residual stream passing it with its
+#   gradient, and the library's skips reproduced from a seeded generator;
+# - build a recorder that tells a gradient that never arrived from a zero one, and use it to show that the missing
+#   gradients are exactly the skipped blocks;
 # - tell when a skipped block's weights still move under AdamW (a `None` gradient versus a zero gradient);
 # - judge with several seeds, not one, whether layer dropout helps a model, and audit the article's claims;
 # - say how x-transformers draws its skips, and why `torch.manual_seed` does not reproduce them.
 #
-# **Estimated time:** 45 minutes. Run the cells from top to bottom; exercises say **NOT YET** until you write them.
+# **Estimated time:** 60 minutes. Run the cells from top to bottom; exercises say **NOT YET** until you write them.
 
 # %%
 import torch

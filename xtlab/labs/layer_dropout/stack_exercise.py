@@ -135,7 +135,6 @@ def _check_case(layer_dropout_stack: Callable, case: Case) -> Verdict | None:
     with global_rng_watch() as drawn, CallCounter(parts) as calls:
         result = call(layer_dropout_stack, blocks, x, p, setting.training, seeded_generator(setting.seed),
                       copy_args=False)
-    expected_out, expected_ran, expected_grads = _reference_run(setting)
     hint_return = "return (out, ran): the stream after the last block and one bool per block, True if it ran"
     if drawn:
         where = " and ".join(drawn)
@@ -154,6 +153,7 @@ def _check_case(layer_dropout_stack: Callable, case: Case) -> Verdict | None:
             isinstance(r, bool) for r in ran):
         return case_failed(case, f"ran is {describe(ran)}, expected a list of {len(blocks)} bools", hint_return)
     ran = list(ran)
+    expected_out, expected_ran, expected_grads = _reference_run(setting)
     skip_problem = _skip_problem(case, setting, ran, expected_ran)
     if skip_problem is not None:
         return skip_problem
