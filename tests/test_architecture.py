@@ -38,7 +38,7 @@ ALLOWED = {
     "model": set(),
     "diagnostics": {"model"},
     "course": set(),
-    "widgets": set(),
+    "widgets": {"course"},  # a widget draws what the course decides (a commitment, a verdict)
     "data": set(),
     "labs": {"model", "diagnostics", "course", "widgets", "data"},
 }

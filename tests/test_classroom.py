@@ -2,6 +2,7 @@
 nbgrader's own commands generate, autograde and give feedback on sample submissions with the expected scores."""
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -38,7 +39,13 @@ def test_each_lab_source_has_solution_graded_and_locked_cells(lab):
     assert not any("show_answers()" in cell.source for cell in notebook.cells)  # the release asks every prediction
     for cell in notebook.cells:
         if cell.metadata["nbgrader"]["grade"]:
-            assert "assert verdict.passed" in cell.source
+            assert re.search(r"^assert (\w+)\.passed, ", cell.source, re.M), cell.source
+
+
+def test_a_check_kept_in_a_variable_is_graded_under_that_name():
+    assert CLASSROOM.CHECK.fullmatch('v = lab.check("a", f)\nv').groups() == ("v", "a", "f")
+    assert CLASSROOM.CHECK.fullmatch('lab.check("a", f)').groups() == (None, "a", "f")
+    assert CLASSROOM.CHECK.fullmatch('v = lab.check("a", f)\nw') is None
 
 
 def test_a_graded_cell_keeps_its_check_call():

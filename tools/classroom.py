@@ -36,7 +36,8 @@ from build_notebooks import BEGIN_SOLUTION, SHOW_ANSWERS, editions, sources  # n
 REPO = Path(__file__).resolve().parents[1]
 # nbgrader runs `alembic` and `jupyter` by name: this Python's scripts first on the path
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-CHECK = re.compile(r'^lab\.check\("(\w+)", (\w+)\)\s*$')
+# a check cell: `lab.check("name", fn)`, or `v = lab.check("name", fn)` then `v` (a later cell reads v.passed)
+CHECK = re.compile(r'^(?:(\w+) = )?lab\.check\("(\w+)", (\w+)\)(?:\n\1)?\s*$')
 POINTS = 1  # per exercise
 SUBMISSIONS = ("solutions", "untouched", "wrong_answer")
 
@@ -57,13 +58,14 @@ def nbgrader_source(stem: str) -> nbformat.NotebookNode:
                 "schema_version": 3}
         if cell.cell_type == "code":
             cell.source = cell.source.replace(SHOW_ANSWERS, "")
-            check = CHECK.match(cell.source.strip())
+            check = CHECK.fullmatch(cell.source.strip())
             if BEGIN_SOLUTION in cell.source:
                 meta.update(solution=True, locked=False)
             elif check:
-                name, function = check.groups()
-                cell.source = (f'verdict = lab.check("{name}", {function})\nprint(verdict)\n'
-                               f'assert verdict.passed, "{name}: not PASS yet (the verdict above says why)"')
+                variable, name, function = check.groups()
+                variable = variable or "verdict"
+                cell.source = (f'{variable} = lab.check("{name}", {function})\nprint({variable})\n'
+                               f'assert {variable}.passed, "{name}: not PASS yet (the verdict above says why)"')
                 meta.update(grade=True, points=POINTS, grade_id=f"check-{name}")
         cell.metadata["nbgrader"] = meta
     return notebook
@@ -113,7 +115,7 @@ def make_submissions(course: Path, stem: str, names: list[str]) -> None:
     # rebind the learner's name to the catalogue's first wrong answer, right before its check
     index = next(i for i, cell in enumerate(wrong.cells)
                  if cell.metadata["nbgrader"].get("grade_id") == f"check-{first}")
-    function = CHECK.match(nbgrader_check_line(wrong.cells[index].source)).group(2)
+    function = CHECK.match(nbgrader_check_line(wrong.cells[index].source)).group(3)
     wrong.cells.insert(index, nbformat.v4.new_code_cell(
         f"# a catalogued wrong answer, as a learner might write it\nimport {module} as _lab\n\n"
         f'{function} = _lab.EXERCISES["{first}"].mistakes[0].answer'))
@@ -125,7 +127,7 @@ def make_submissions(course: Path, stem: str, names: list[str]) -> None:
 
 def nbgrader_check_line(source: str) -> str:
     """``lab.check("name", fn)`` back from a graded cell's source."""
-    match = re.search(r'verdict = (lab\.check\("\w+", \w+\))', source)
+    match = re.search(r'\w+ = (lab\.check\("\w+", \w+\))', source)
     return match.group(1)
 
 

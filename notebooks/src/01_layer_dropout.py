@@ -21,10 +21,10 @@
 # %%
 import torch
 
-from xtlab.course import ArticleAudit, Claim, predict_verdicts, verdict_of
+from xtlab.course import ArticleAudit, Claim, verdict_of
 from xtlab.labs import layer_dropout as lab
 from xtlab.model import AttentionLayers, Block
-from xtlab.widgets import predict, show_source
+from xtlab.widgets import predict, predict_verdicts, show_source
 
 # %% [markdown]
 # ## 1. The mechanism

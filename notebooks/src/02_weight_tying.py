@@ -30,10 +30,10 @@ import copy
 import torch
 
 import xtlab
-from xtlab.course import ArticleAudit, Claim, predict_verdicts, verdict_of
+from xtlab.course import ArticleAudit, Claim, verdict_of
 from xtlab.labs import weight_tying as lab
 from xtlab.model import tie_naively
-from xtlab.widgets import predict, show_source
+from xtlab.widgets import predict, predict_verdicts, show_source
 
 xtlab.seed_everything(0)
 

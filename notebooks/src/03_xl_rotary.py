@@ -25,11 +25,11 @@
 import torch
 
 from xtlab import default_device, describe_device
-from xtlab.course import ArticleAudit, Claim, predict_verdicts, verdict_of
+from xtlab.course import ArticleAudit, Claim, verdict_of
 from xtlab.labs import xl_rotary as lab
 from xtlab.model import AttentionLayers
 from xtlab.model.attention import SelfAttention
-from xtlab.widgets import predict, show_source
+from xtlab.widgets import predict, predict_verdicts, show_source
 
 device = default_device()
 print(f"device: {describe_device(device)}")

@@ -25,9 +25,9 @@ import torch
 from x_transformers.x_transformers import LayerNorm as XTransformersLayerNorm
 
 from xtlab import default_device, describe_device
-from xtlab.course import ArticleAudit, Claim, predict_verdicts, verdict_of
+from xtlab.course import ArticleAudit, Claim, verdict_of
 from xtlab.labs import optimizer_groups as lab
-from xtlab.widgets import predict, show_source
+from xtlab.widgets import predict, predict_verdicts, show_source
 
 device = default_device()
 print(f"device: {describe_device(device)}")
@@ -282,7 +282,7 @@ audit_question.reveal(ArticleAudit("002", (
           f"gain to {coupled[0.3][-1]:.3f} at weight decay 0.3 and {coupled[0.03][-1]:.3f} at 0.03 alike"),
     Claim(10, verdict_of(fewer_operations),
           f"section 3, device-neutral: one step on the lab decoder dispatches {counted.counts['fused']} operations "
-          f"fused, {counted.counts['foreach']} foreach, {counted.counts['for-loop']} for-loop (on CUDA each is a "
+          f"fused, {counted.counts['foreach']} foreach, {counted.counts['for-loop']} for-loop (on a GPU each is a "
           f"kernel launch); the verdict uses this count, not the timing, which only a CUDA run can measure"),
 )))
 

@@ -26,11 +26,11 @@ import torch
 from torch.distributed import constants as dist_constants
 from torch.nn.parallel import DistributedDataParallel
 
-from xtlab.course import ArticleAudit, Claim, predict_verdicts, verdict_of
+from xtlab.course import ArticleAudit, Claim, verdict_of
 from xtlab.diagnostics import find_unused_parameters
 from xtlab.labs import encoder_decoder_ddp as lab
 from xtlab.model import XTransformer
-from xtlab.widgets import predict, show_source
+from xtlab.widgets import predict, predict_verdicts, show_source
 
 # %% [markdown]
 # ## 1. The encoder–decoder learns

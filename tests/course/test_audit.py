@@ -11,10 +11,24 @@ from xtlab.course import (
     ArticleAudit,
     Claim,
     article,
-    predict_verdicts,
+    forget_verdicts,
     show_answers,
     verdict_of,
 )
+from xtlab.widgets import predict_verdicts
+
+
+@pytest.fixture(autouse=True)
+def fresh_kernel():
+    forget_verdicts()
+    yield
+    forget_verdicts()
+
+
+def test_running_the_verdicts_cell_again_keeps_the_commitment():
+    predict_verdicts("001", [1, 2]).commit({1: "holds", 2: "fails"})
+    assert predict_verdicts("001", [1, 2]).committed == {1: HOLDS, 2: FAILS}
+    assert predict_verdicts("001", [1, 3]).committed is None
 
 
 def _audit():

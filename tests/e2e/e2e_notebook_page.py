@@ -130,6 +130,26 @@ def run_all_cells(page: Page, timeout_s: float = 120.0) -> float:
     return time.monotonic() - start
 
 
+def commit_every_prediction(page: Page, timeout_s: float = 30.0) -> int:
+    """Commit every prediction on the page as a learner does: pick the first choice of each question (and a
+    verdict for every claim of an audit) and press its commit button. Returns how many commitments were made."""
+    committed = 0
+    for box in page.locator(".widget-radio-box").all():
+        box.locator("input[type=radio]").first.check(timeout=timeout_s * 1000)
+    for button in page.locator("button", has_text="Commit my prediction").all():
+        if button.is_enabled():
+            button.click(timeout=timeout_s * 1000)
+            committed += 1
+    for select in page.locator(".widget-dropdown:has(label:text-matches('^claim \\d+$')) select").all():
+        if select.is_enabled():
+            select.select_option(index=1, timeout=timeout_s * 1000)
+    for button in page.locator("button", has_text="Commit my verdicts").all():
+        if button.is_enabled():
+            button.click(timeout=timeout_s * 1000)
+            committed += 1
+    return committed
+
+
 def error_outputs(page: Page) -> list[str]:
     """One line per cell that shows an error output: its index, the exception name and value."""
     return page.evaluate(

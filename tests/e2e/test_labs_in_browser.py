@@ -10,6 +10,7 @@ import time
 
 import pytest
 from e2e_notebook_page import (
+    commit_every_prediction,
     drag_first_slider_end_to_end,
     error_outputs,
     move_first_control,
@@ -35,6 +36,9 @@ def test_lab_runs_and_its_widgets_react(notebook_page, notebook):
         open_notebook(page, notebook.name)
         opened = time.monotonic() - start
         seconds = run_all_cells(page, timeout_s=RUN_ALL_LIMIT_S)
+        # a learner commits each prediction, then runs on: the commitments stay, the held-back cells now show
+        committed = commit_every_prediction(page)
+        seconds += run_all_cells(page, timeout_s=RUN_ALL_LIMIT_S)
         errors = error_outputs(page)
         assert not errors, f"{notebook.name}: cells show errors: {errors}"
         unfinished = unfinished_cells(page)
@@ -44,7 +48,8 @@ def test_lab_runs_and_its_widgets_react(notebook_page, notebook):
         assert not problems, f"{notebook.name}: widgets did not render: {problems}; browser console: {console}"
         move = move_first_control(page, timeout_s=REDRAW_LIMIT_S)
         print(
-            f"{notebook.name}: opened (kernel idle) in {opened:.1f} s, Run All {seconds:.1f} s, "
+            f"{notebook.name}: opened (kernel idle) in {opened:.1f} s, {committed} predictions committed, "
+            f"Run All twice {seconds:.1f} s, "
             f"moved a {move.control}: new image after {move.seconds:.1f} s"
         )
         assert move.image_changed, f"{notebook.name}: moving a {move.control} did not change the panel's image"
@@ -57,6 +62,8 @@ def test_a_slider_dragged_end_to_end_redraws_once_released(notebook_page):
     notebook = lab_notebooks()[0]  # the tour: its first panel starts with a slider
     try:
         open_notebook(page, notebook.name)
+        run_all_cells(page, timeout_s=RUN_ALL_LIMIT_S)
+        commit_every_prediction(page)  # the tour's panel answers its prediction: it shows once committed
         run_all_cells(page, timeout_s=RUN_ALL_LIMIT_S)
         changed, value, maximum = drag_first_slider_end_to_end(page, timeout_s=REDRAW_LIMIT_S)
         assert value == maximum, f"the drag ended at {value}, not at the slider's maximum {maximum}"

@@ -4,7 +4,23 @@ every answer at once in the solutions edition."""
 import pytest
 
 from xtlab.course import show_answers
-from xtlab.widgets import Prediction, predict
+from xtlab.widgets import Prediction, forget_predictions, predict
+
+
+@pytest.fixture(autouse=True)
+def fresh_kernel():
+    forget_predictions()
+    yield
+    forget_predictions()
+
+
+def test_running_the_question_again_keeps_the_commitment():
+    predict("Which?", ["a", "b"]).commit("b")
+    again = predict("Which?", ["a", "b"])
+    assert again.committed == "b" and again.radio.disabled and again.reveal("b").right is True
+    assert predict("Which?", ["a", "b", "c"]).committed is None  # another question
+    forget_predictions()
+    assert predict("Which?", ["a", "b"]).committed is None
 
 
 @pytest.fixture

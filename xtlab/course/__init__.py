@@ -10,7 +10,8 @@ from xtlab.course.audit import (
     VERDICTS,
     ArticleAudit,
     Claim,
-    predict_verdicts,
+    VerdictPrediction,
+    forget_verdicts,
     rules_text,
     verdict_of,
 )
@@ -32,7 +33,8 @@ from xtlab.course.verdict import NOT_YET, PASS, TRY_AGAIN, Verdict
 
 __all__ = [
     "Article", "article",
-    "ArticleAudit", "Claim", "verdict_of", "predict_verdicts", "rules_text", "HOLDS", "UNSTATED", "FAILS",
+    "ArticleAudit", "Claim", "verdict_of", "VerdictPrediction", "forget_verdicts", "rules_text",
+    "HOLDS", "UNSTATED", "FAILS",
     "VERDICTS", "RULES",
     "answers_shown", "show_answers",
     "Exercise", "ExerciseSet", "Mistake", "Verdict", "call", "describe", "PASS", "NOT_YET", "TRY_AGAIN",

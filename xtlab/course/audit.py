@@ -9,8 +9,9 @@ The three verdicts and their rules (shown in every lab, printed in every row):
 - **does not hold**: a condition the article itself states makes it false, or its own setting allows a measured
   counterexample.
 
-Before the computed verdicts show, the learner records one verdict per claim (:func:`predict_verdicts`), in code
-or with the widget; ``guess.reveal(audit)`` then shows the table with the learner's verdicts and how many matched.
+Before the computed verdicts show, the learner records one verdict per claim (:class:`VerdictPrediction`, drawn
+as a form by ``xtlab.widgets.predict_verdicts``), in code or with the form; ``guess.reveal(audit)`` then shows the
+table with the learner's verdicts and how many matched.
 """
 
 from __future__ import annotations
@@ -147,6 +148,15 @@ class ArticleAudit:
         return "\n".join(self.lines())
 
 
+# the learner's committed verdicts in this kernel, by article and claims: running the cell again keeps them
+_COMMITTED_VERDICTS: dict[tuple[str, tuple[int, ...]], dict[int, str]] = {}
+
+
+def forget_verdicts() -> None:
+    """Forget every committed set of verdicts of this kernel (tests use it)."""
+    _COMMITTED_VERDICTS.clear()
+
+
 class VerdictPrediction:
     """The learner's verdict on each claim of an audit, committed before the computed verdicts show.
 
@@ -162,8 +172,8 @@ class VerdictPrediction:
             self.page.claim(number)
         if not self.numbers:
             raise ValueError("numbers must name at least one claim to judge")
-        self.committed: dict[int, str] | None = None
-        self._widget = None
+        earlier = _COMMITTED_VERDICTS.get((self.page.number, self.numbers))
+        self.committed: dict[int, str] | None = dict(earlier) if earlier is not None else None
 
     def commit(self, verdicts: Mapping[int, str]) -> None:
         """Commit a verdict for every claim: ``{1: "holds", 2: "unstated", 3: "fails"}`` (full names work too)."""
@@ -181,37 +191,11 @@ class VerdictPrediction:
                                  f"but got {verdict!r}")
             resolved[number] = _ALIASES[verdict.strip().lower()]
         self.committed = resolved
+        _COMMITTED_VERDICTS[(self.page.number, self.numbers)] = dict(resolved)
 
     @property
     def unlocked(self) -> bool:
         return self.committed is not None or answers_shown()
-
-    def widget(self):
-        """A dropdown per claim and a commit button (ipywidgets, imported only here)."""
-        import ipywidgets as widgets
-
-        boxes = {n: widgets.Dropdown(options=["?", *VERDICTS], value="?", description=f"claim {n}")
-                 for n in self.numbers}
-        status = widgets.HTML("Pick a verdict for every claim, then commit.")
-        button = widgets.Button(description="Commit my verdicts", button_style="info")
-
-        def on_click(_):
-            if any(box.value == "?" for box in boxes.values()):
-                status.value = "Pick a verdict for every claim first."
-                return
-            self.commit({n: box.value for n, box in boxes.items()})
-            button.disabled = True
-            status.value = "Committed. Now run the audit cell."
-
-        button.on_click(on_click)
-        self._widget = widgets.VBox([*boxes.values(), button, status])
-        return self._widget
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        print(repr(self))
-        display(self.widget())
 
     def __repr__(self) -> str:
         lines = [f"Your verdicts on article {self.page.number} ({self.page.path}), before the computed ones:"]
@@ -263,8 +247,3 @@ class AuditReveal:
         if not self.unlocked:
             return f"<p>{html.escape(repr(self))}</p>"
         return self.audit._rows_html(self.guesses) + f"<p>{html.escape(self._score())}</p>"
-
-
-def predict_verdicts(article_number: str, numbers: Sequence[int]) -> VerdictPrediction:
-    """Ask the learner for a verdict on each claim ``numbers`` of article ``article_number``."""
-    return VerdictPrediction(article_number, numbers)

@@ -21,6 +21,15 @@ import ipywidgets as widgets
 from xtlab._checks import check_str
 from xtlab.course.edition import answers_shown
 
+# Commitments of this kernel, by question and choices: running a question's cell again (Run All after committing)
+# brings back the commitment instead of asking again, so a prediction cannot be changed after the fact.
+_COMMITTED: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
+def forget_predictions() -> None:
+    """Forget every commitment of this kernel (a fresh start, as after a kernel restart; tests use it)."""
+    _COMMITTED.clear()
+
 
 class Prediction(widgets.VBox):
     """A question with choices and a commit button; ``reveal`` shows the computed answer against the commitment.
@@ -51,12 +60,20 @@ class Prediction(widgets.VBox):
         self.button.on_click(lambda _: self._commit_from_widget())
         super().__init__([widgets.HTML(f"<b>Predict:</b> {html.escape(question)}"), self.radio, self.button,
                           self.status])
+        earlier = _COMMITTED.get(self._key)
+        if earlier is not None:
+            self.commit(earlier)
+
+    @property
+    def _key(self) -> tuple[str, tuple[str, ...]]:
+        return self.question, tuple(self.choices)
 
     def commit(self, label: str) -> None:
         """Commit ``label`` as the prediction: what the button does, and the way to commit without widgets."""
         if label not in self.choices:
             raise ValueError(f"label must be one of {list(self.choices)}, but got {label!r}")
         self.committed = label
+        _COMMITTED[self._key] = label
         self.radio.value = label
         self.radio.disabled = self.button.disabled = True
         self.status.value = f"Committed: <b>{html.escape(label)}</b>. Now run the next cells."
