@@ -16,7 +16,15 @@ from xtlab.course.audit import (
     verdict_of,
 )
 from xtlab.course.edition import answers_shown, show_answers
-from xtlab.course.exercise import Exercise, ExerciseSet, Mistake, call, describe
+from xtlab.course.exercise import (
+    Exercise,
+    ExerciseSet,
+    LearnerCodeFailed,
+    Mistake,
+    call,
+    describe,
+    expect_type,
+)
 from xtlab.course.mechanism import (
     CallCounter,
     Case,
@@ -37,7 +45,8 @@ __all__ = [
     "HOLDS", "UNSTATED", "FAILS",
     "VERDICTS", "RULES",
     "answers_shown", "show_answers",
-    "Exercise", "ExerciseSet", "Mistake", "Verdict", "call", "describe", "PASS", "NOT_YET", "TRY_AGAIN",
+    "Exercise", "ExerciseSet", "LearnerCodeFailed", "Mistake", "Verdict", "call", "describe", "expect_type",
+    "PASS", "NOT_YET", "TRY_AGAIN",
     "Case", "case_failed", "seeded_generator", "show_number", "compare_values", "gradients", "compare_gradients",
     "CallCounter", "Untouched", "global_rng_watch",
 ]

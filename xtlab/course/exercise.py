@@ -95,7 +95,7 @@ class Exercise:
                 verdict = run_with_time_limit(self.checker, limit, answer)
         except _Stub:
             return self._not_yet(f"`{self.name}` still raises NotImplementedError")
-        except _LearnerCodeFailed as failure:
+        except LearnerCodeFailed as failure:
             return Verdict.make_try_again(failure.checked, failure.hint)
         except TimeLimitExceeded as err:
             return self._too_long(err, limit)
@@ -168,7 +168,7 @@ class _Stub(Exception):
     """The learner's code raised NotImplementedError: nothing written yet."""
 
 
-class _LearnerCodeFailed(Exception):
+class LearnerCodeFailed(Exception):
     """The learner's code raised or ran too long; carries the verdict's text."""
 
     def __init__(self, checked: str, hint: str):
@@ -186,7 +186,7 @@ def call(function: Any, *args: Any, copy_args: bool = True, **kwargs: Any) -> An
     name = exercise.name if exercise is not None else _name_of(function)
     limit = exercise.time_limit_s if exercise is not None else DEFAULT_TIME_LIMIT_S
     if not callable(function):
-        raise _LearnerCodeFailed(f"`{name}` must be a function (or class), but got {type(function).__name__}",
+        raise LearnerCodeFailed(f"`{name}` must be a function (or class), but got {type(function).__name__}",
                                  f"pass `{name}` itself, without calling it")
 
     def copied_and_called() -> Any:  # the copy runs under the limit too: a learner's __deepcopy__ may not return
@@ -201,7 +201,7 @@ def call(function: Any, *args: Any, copy_args: bool = True, **kwargs: Any) -> An
             raise
         culprit = _learner_frame(err)
         where = f" (it was in {culprit})" if culprit else ""
-        raise _LearnerCodeFailed(
+        raise LearnerCodeFailed(
             f"`{name}` did not finish within {limit:g} s{where}",
             "look for a loop whose condition never becomes false, or one that catches every exception "
             "(`except BaseException`, a bare `except:`) and carries on",
@@ -211,7 +211,7 @@ def call(function: Any, *args: Any, copy_args: bool = True, **kwargs: Any) -> An
     except KeyboardInterrupt:
         raise
     except BaseException as err:  # SystemExit and friends from learner code become verdicts too
-        raise _LearnerCodeFailed(
+        raise LearnerCodeFailed(
             f"`{name}` raised {type(err).__name__}: {_safe_text(err)}{_where(err)}",
             "read the line above: run your function on a small input in a cell of its own to see it fail",
         ) from None
@@ -228,7 +228,7 @@ def expect_type(value: Any, types: type | tuple[type, ...], what: str) -> Any:
     if ok:
         return value
     expected = " or ".join(_type_name(kind) for kind in types)
-    raise _LearnerCodeFailed(f"{what} must be {expected}, but got {describe(value)}",
+    raise LearnerCodeFailed(f"{what} must be {expected}, but got {describe(value)}",
                              f"return {expected} here: compare the type your code returns with the exercise's "
                              f"description")
 

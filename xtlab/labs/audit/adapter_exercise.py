@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from xtlab.course import Exercise, Mistake, Verdict, call, describe
-from xtlab.course.exercise import _LearnerCodeFailed
+from xtlab.course.exercise import LearnerCodeFailed
 from xtlab.diagnostics.model_audit import ModelAdapter, audit
 from xtlab.diagnostics.ties import TieStatus, embedding_output_tie
 from xtlab.labs.audit.tiny_lm import (
@@ -95,7 +95,7 @@ def _hook_problem(adapter: ModelAdapter, model, sizes: dict) -> Verdict | None:
             f"loss {where} was {float(loss.detach()):.4f}, expected {float(expected.detach()):.4f}", hint)
     try:
         call(adapter.loss, CallOnly(model), first, copy_args=False)
-    except _LearnerCodeFailed as err:
+    except LearnerCodeFailed as err:
         return Verdict.make_try_again(
             f"loss {where} raised on the model wrapped as DistributedDataParallel wraps it: {err.args[0]}",
             "the loss may only call model(...): under DistributedDataParallel the model has no num_tokens or other "
