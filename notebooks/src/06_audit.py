@@ -13,9 +13,11 @@
 # - tell which behaviours belong to the library (x-transformers) and which to the architecture, by auditing a twin
 #   with the same weights;
 # - write an adapter that lets the audit drive a new architecture;
-# - write an invariant of your own and prove it catches a planted bug and passes the fixed twin.
+# - write an invariant of your own and prove it catches a planted bug and passes the fixed twin;
+# - audit a model you have never seen with the course's instruments (ties, unused parameters, weight decay) and
+#   leave it exactly as you found it.
 #
-# **Estimated time:** 45 minutes. Run the cells from top to bottom; exercises say **NOT YET** until you write them.
+# **Estimated time:** 55 minutes. Run the cells from top to bottom; exercises say **NOT YET** until you write them.
 
 # %%
 import copy
@@ -273,6 +275,90 @@ for name, model in (("planted bug", planted), ("fixed twin", fixed)):
                        extra_checks={"outputs ignore later tokens": lab.causality_reference})
     leak = lab.first_leaking_position(model, lab.tiny_lm_adapter(model))
     print(f"{name}: {card.status('outputs ignore later tokens')}; first position that sees the next token: {leak}")
+
+# %% [markdown]
+# ## 6. Last exercise: a model the notebook never showed
+#
+# The card's rows are the course's instruments, and each works on any `nn.Module`: `inspect_ties` (lab 02) groups
+# the names of one Parameter object, `find_unused_parameters` (lab 05) runs one backward pass and lists the
+# trainable parameters left with `.grad` `None`, and `describe_parameters` (lab 04) puts each parameter in a
+# weight-decay group by its type. Their interfaces, with the lines that decide marked:
+
+# %%
+from xtlab.diagnostics.model_audit import ModelSnapshot, layer_dropout_set
+from xtlab.diagnostics.model_audit.model_state import global_random_state_kept
+from xtlab.diagnostics.optimizer_groups import describe_parameters
+from xtlab.diagnostics.ties import inspect_ties
+from xtlab.diagnostics.unused_parameters import find_unused_parameters
+
+show_source(inspect_ties, emphasize=["remove_duplicate=False", "id(parameter)"])
+
+# %%
+show_source(find_unused_parameters, emphasize=["requires_grad]", "grad is None", "parameter.grad = grad"])
+
+# %%
+show_source(describe_parameters, emphasize=["classify_parameter(", "FROZEN", "NO_DECAY if"])
+
+# %% [markdown]
+# An audit measures and changes nothing: every row ran on a `ModelSnapshot` of the model, restored afterwards,
+# inside `global_random_state_kept()` (Python's, NumPy's and torch's generators put back), and with
+# `layer_dropout_set(model, adapter, p)` the adapter's layer dropout is `p` inside the block only (nothing happens
+# when the adapter has no such hook).
+
+# %%
+show_source(ModelSnapshot, emphasize=["def restore", "training"])
+
+# %% [markdown]
+# **Exercise 3.** Write `audit_unknown(model, adapter)` for a model you have never seen (an `nn.Module` and its
+# `ModelAdapter`). Return a dict:
+# - `"tied"`: one list per tie, every name of that Parameter object as `named_parameters(remove_duplicate=False)`
+#   spells them, each tie once (on TinyLM: `[["embed.weight", "head.weight"]]`);
+# - `"unused"`: the trainable parameters that one training step leaves with `.grad` `None`: the model in training
+#   mode, layer dropout off through the adapter, `adapter.loss` on `adapter.make_batch(model,
+#   torch.Generator().manual_seed(0))`;
+# - `"no_decay"`: the names `describe_parameters` (the lab's rule, by type) puts in the `no_decay` group.
+#
+# Leave the model as you found it (every training flag, tensor, buffer, `.grad`, `requires_grad` and the layer
+# dropout) and draw nothing from the global random generators. The checker runs your function on four hidden
+# models, in designs this notebook never shows, and compares with their findings.
+
+
+# %%
+def audit_unknown(model, adapter):
+    ### BEGIN SOLUTION
+    snapshot = ModelSnapshot(model)
+    try:
+        with global_random_state_kept():
+            model.train()
+            with layer_dropout_set(model, adapter, 0.0):
+                batch = adapter.make_batch(model, torch.Generator().manual_seed(0))
+                unused = find_unused_parameters(model, adapter.loss, batch)
+    finally:
+        snapshot.restore()
+    return {"tied": [list(group) for group in inspect_ties(model).tied],
+            "unused": [parameter.name for parameter in unused],
+            "no_decay": [row.name for row in describe_parameters(model) if row.group == "no_decay"]}
+    ### END SOLUTION
+
+
+# %%
+audit_verdict = lab.check("audit_unknown", audit_unknown)
+audit_verdict
+
+# %% [markdown]
+# Your audit on TinyLM, built in section 1 and not among the hidden models (until your function passes, the
+# reference runs here), next to the unused row of its report card:
+
+# %%
+findings = lab.findings_on(audit_unknown if audit_verdict.passed else None, tiny, lab.tiny_lm_adapter(tiny))
+print(f"{findings.whose}: tied {findings.tied}")
+print(f"unused ({len(findings.unused)}): {findings.unused}")
+print(f"no decay ({len(findings.no_decay)}): {findings.no_decay}")
+print(f"the card: {cards['TinyLM'].row('unused_parameters').evidence}")
+
+# %% [markdown]
+# The same instruments, the same answer: the two `value_head` parameters are the only unused ones, and the tie
+# by assignment is one Parameter under two names, so it appears once in the no-decay group, as `embed.weight`.
 
 # %% [markdown]
 # ## Next

@@ -46,12 +46,13 @@ def cards(models):
 
 def test_notebook_defines_only_exercise_answers_and_states_objectives_and_time():
     code = SOURCE.read_text()
-    assert re.findall(r"^def (\w+)", code, re.M) == ["adapter_for_tiny_lm", "outputs_ignore_later_tokens"]
+    assert re.findall(r"^def (\w+)", code, re.M) == ["adapter_for_tiny_lm", "outputs_ignore_later_tokens",
+                                                     "audit_unknown"]
     assert not re.search(r"^class ", code, re.M) and "(nn.Module)" not in code
     prose = prose_of(NOTEBOOK)
     objectives = prose.split("**After this lab you will be able to**")[1].split("**Estimated time:**")[0]
     assert 3 <= objectives.count("\n- ") <= 5
-    assert re.search(r"\*\*Estimated time:\*\* 45 minutes", prose)
+    assert re.search(r"\*\*Estimated time:\*\* 55 minutes", prose)
 
 
 def test_every_report_card_is_printed_as_computed(cards, stored_text, solutions_text):
@@ -123,3 +124,18 @@ def test_the_panel_is_stored_with_its_summary(stored_text):
     runs = lab.seeding_runs(x_model, "x-transformers", 0.3)
     assert lab.summarize_seeding_runs(runs).split(":")[0] in stored_text
     assert runs.steps_that_differ > 0
+
+
+def test_the_last_exercise_runs_on_tiny_lm_and_agrees_with_its_card(cards, stored_text, solutions_text):
+    tiny = lab.build_tiny_lm(seed=0, value_head=True)
+    findings = lab.findings_on(None, tiny, lab.tiny_lm_adapter(tiny))
+    lines = (f"tied {findings.tied}", f"unused ({len(findings.unused)}): {findings.unused}",
+             f"no decay ({len(findings.no_decay)}): {findings.no_decay}",
+             f"the card: {cards['TinyLM'].row('unused_parameters').evidence}")
+    for line in lines:
+        assert line in stored_text and line in solutions_text
+    assert f"the reference: tied {findings.tied}" in stored_text and f"yours: tied {findings.tied}" in solutions_text
+    assert findings.unused == ["value_head.bias", "value_head.weight"]  # the prose: "the two value_head parameters"
+    assert "the two `value_head` parameters are the only unused ones" in prose_of(NOTEBOOK)
+    assert "embed.weight" in findings.no_decay and "head.weight" not in findings.no_decay  # the tie appears once
+    assert "PASS: your audit finds" in solutions_text and "NOT YET: `audit_unknown`" in stored_text

@@ -7,6 +7,7 @@ from xtlab.labs.audit.adapter_exercise import ADAPTER_EXERCISE, CASES, check_ada
 from xtlab.labs.audit.card_plot import SHORT_CHECKS, STATUS_COLOURS, plot_report_cards
 from xtlab.labs.audit.causality import CAUSAL_TOLERANCE, causality_reference, first_leaking_position, planted_pair
 from xtlab.labs.audit.exercises import EXERCISES
+from xtlab.labs.audit.hidden_model_exercise import AUDIT_UNKNOWN_EXERCISE, Findings, findings_on
 from xtlab.labs.audit.invariant_exercise import INVARIANT_EXERCISE, PAIRS, check_outputs_ignore_later_tokens
 from xtlab.labs.audit.memory_features import FEATURES, holding_builds, segmented_by_memory_features
 from xtlab.labs.audit.models import (
