@@ -16,7 +16,8 @@
 # - build AdamW's parameter groups for any model: each trainable parameter once, frozen ones out, bad options refused;
 # - find parameters a grouping puts in no group or in two, where a count check sees nothing;
 # - write AdamW's update by hand and say what decoupled decay does to a `None` gradient and to a zero one;
-# - say what `fused=True` changes in one step, in a way that does not depend on the device you run on.
+# - say what `fused=True` changes in one step, in a way that does not depend on the device you run on;
+# - choose AdamW's implementation for any groups, device and dtype, refusing what torch refuses.
 #
 # **Estimated time:** 60 minutes. Run the cells from top to bottom; exercises say **NOT YET** until you write them.
 
@@ -421,6 +422,101 @@ def adamw_step(group, state):
 
 # %%
 lab.check("adamw_step", adamw_step)
+
+# %% [markdown]
+# **Exercise 5: choosing AdamW's implementation.** Section 3 counted the work one step asks for: fused the fewest
+# operations, the for-loop the most. Write `choose_implementation(groups, fused=None, foreach=None)`: the flags to
+# pass to `torch.optim.AdamW` (one of `lab.CHOICES`: `{"fused": True}`, `{"foreach": True, "fused": False}`,
+# `{"foreach": False, "fused": False}`), with AdamW's own arguments: `True` asks for that implementation, `False`
+# rules it out, `None` leaves it to you. `groups` holds one list per parameter group of `(device type, dtype)`
+# pairs, one per tensor (`lab.tensor_kinds(groups)` makes it from real groups), so that a CUDA or Apple-GPU
+# setting can be decided here without one.
+#
+# - Refuse, with `ValueError` naming the combination, what torch 2.13 refuses: `fused` needs every tensor that
+#   is stepped to be floating point (complex is not) on a device type of `lab.FUSED_DEVICES` (the CPU is one, the
+#   `meta` device is not); `fused` and `foreach` never together. Only tensors that can hold a gradient are
+#   stepped: an integer tensor cannot require grad, so AdamW never touches it.
+# - Nothing asked: the fastest torch allows. Fused when allowed (the fewest operations); else torch's own default
+#   rule: foreach when every stepped tensor is on a device type of `lab.FOREACH_DEVICES` (devices with foreach
+#   kernels; the CPU is not one), else the for-loop.
+#
+# The rules come from torch's own checks; each is run against torch by the lab's tests. The combinations torch
+# refuses, and when:
+
+# %%
+for refusal in lab.REFUSALS:
+    print(f"refused at {refusal.when:12s} ({refusal.error.__name__}): {refusal.name} -- {refusal.source}")
+for accepted in lab.ACCEPTED:
+    print(f"accepted: {accepted.name}")
+print(f"{len(lab.REFUSALS)} refusals, {sum(r.when == 'first step' for r in lab.REFUSALS)} of them only at the "
+      f"first step")
+example = lab.tensor_kinds(lab.EXERCISES["build_param_groups"].reference(lab.xtlab_decoder(), 0.1))
+print(f"the lab decoder's two groups, as choose_implementation takes them: {[len(g) for g in example]} tensors, "
+      f"the first {example[0][0]}")
+
+# %% [markdown]
+# 5 of the 7 refusals come only at the first step, once the optimizer exists (and, in a training script, after the
+# model and the data are loaded): a choice made from the groups alone refuses them before any of that.
+
+
+# %%
+def choose_implementation(groups, fused=None, foreach=None):
+    ### BEGIN SOLUTION
+    if fused and foreach:
+        raise ValueError("fused=True and foreach=True together: torch's AdamW refuses both at once")
+    stepped = [(device, dtype) for group in groups for device, dtype in group
+               if dtype.is_floating_point or dtype.is_complex]  # an integer tensor never holds a gradient
+    blockers = [f"{dtype} on {device}" for device, dtype in stepped
+                if device not in lab.FUSED_DEVICES or not dtype.is_floating_point]
+    if fused:
+        if blockers:
+            raise ValueError(f"fused=True with a tensor of {blockers[0]}: torch's fused AdamW needs floating-point "
+                             f"tensors on {lab.FUSED_DEVICES}")
+        return {"fused": True}
+    if foreach:
+        return {"foreach": True, "fused": False}
+    if fused is None and not blockers:
+        return {"fused": True}
+    if foreach is None and all(device in lab.FOREACH_DEVICES for device, _ in stepped):
+        return {"foreach": True, "fused": False}
+    return {"foreach": False, "fused": False}
+    ### END SOLUTION
+
+
+# %%
+implementation_verdict = lab.check("choose_implementation", choose_implementation)
+implementation_verdict
+
+# %% [markdown]
+# Your choice (the lab's reference while yours does not pass) on the lab decoder, on this notebook's device:
+# torch builds AdamW with the flags and takes one step. Then an impossible request: yours refuses it at once,
+# torch only at the first step.
+
+# %%
+chooser = choose_implementation if implementation_verdict.passed else lab.EXERCISES["choose_implementation"].reference
+model = lab.xtlab_decoder().to(device)
+groups = lab.EXERCISES["build_param_groups"].reference(model, 0.1)
+flags = chooser(lab.tensor_kinds(groups))
+optimizer = torch.optim.AdamW(groups, lr=1e-3, **flags)
+before = [p.detach().clone() for p in model.parameters()]
+tokens = torch.randint(lab.VOCAB, (2, lab.SEQ_LEN), generator=torch.Generator().manual_seed(0)).to(device)
+model(tokens).float().logsumexp(-1).mean().backward()
+optimizer.step()
+moved = sum(not torch.equal(b, p.detach()) for b, p in zip(before, model.parameters(), strict=True))
+print(f"flags {flags}: torch ran {lab.implementation_of(flags)} and moved {moved} of {len(before)} tensors")
+complex_weight = torch.nn.Parameter(torch.ones(3, dtype=torch.complex64))
+try:
+    chooser([[("cpu", torch.complex64)]], fused=True)
+except ValueError:
+    print(f"complex64, fused=True: {'your function' if implementation_verdict.passed else 'the reference'} "
+          "refuses it before any optimizer exists")
+complex_weight.grad = torch.ones_like(complex_weight)
+complex_optimizer = torch.optim.AdamW([complex_weight], fused=True)
+print("torch builds AdamW(fused=True) over a complex parameter without a word ...")
+try:
+    complex_optimizer.step()
+except RuntimeError as err:
+    print(f"... and raises {type(err).__name__} at the first step: {str(err).split(':')[0]}")
 
 # %% [markdown]
 # ## Next

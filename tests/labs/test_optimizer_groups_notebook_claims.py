@@ -117,5 +117,33 @@ def test_notebook_defines_only_exercise_answers():
     cells = json.loads(SOLUTIONS.read_text())["cells"]
     code = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
     defined = [line.split("(")[0].removeprefix("def ") for line in code.splitlines() if line.startswith("def ")]
-    assert defined == ["build_param_groups", "find_group_problems", "decay_decisions", "adamw_step"]
+    assert defined == ["build_param_groups", "find_group_problems", "decay_decisions", "adamw_step",
+                       "choose_implementation"]
     assert "class " not in code
+
+
+def test_implementation_exercise_claims(stored_text):
+    from xtlab.labs.optimizer_groups.implementation_exercise import REFUSALS
+
+    late = sum(refusal.when == "first step" for refusal in REFUSALS)
+    assert f"{len(REFUSALS)} refusals, {late} of them only at the first step" in stored_text
+    assert (late, len(REFUSALS)) == (5, 7)  # the prose: "5 of the 7 refusals come only at the first step"
+    for refusal in REFUSALS:
+        assert refusal.source in stored_text
+
+
+def test_implementation_applied_to_the_lab_decoder(stored_text):
+    """The lab decoder's float32 parameters allow fused on every fused device (CPU and CUDA alike), so the applied
+    choice is fused wherever the notebook runs, in both editions (the learner's falls back to the reference)."""
+    model = xtlab_decoder()
+    tensors = len(list(model.parameters()))
+    assert f"flags {{'fused': True}}: torch ran fused and moved {tensors} of {tensors} tensors" in stored_text
+    assert "... and raises RuntimeError at the first step: `fused=True` requires" in stored_text
+
+
+def test_section_3_and_the_exercise_agree_on_fused(solutions_text):
+    """Section 3 says fused does the whole update in one kernel; the exercise's fastest is fused where allowed."""
+    counted = count_step_operations(xtlab_decoder())
+    assert counted.counts["fused"] == min(counted.counts.values()) and counted.fused_kernels["fused"] == 1
+    assert "Fused when allowed (the fewest operations)" in (ROOT / "notebooks/src/04_optimizer_groups.py").read_text()
+    assert "PASS: your choice matches the reference on 20 hidden cases" in solutions_text

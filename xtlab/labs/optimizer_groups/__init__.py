@@ -28,6 +28,18 @@ from xtlab.labs.optimizer_groups.exercises import (
     hidden_models,
 )
 from xtlab.labs.optimizer_groups.grouping_view import GROUPINGS, GroupingView, ViewRow, grouping_view
+from xtlab.labs.optimizer_groups.implementation_exercise import (
+    ACCEPTED,
+    CHOICES,
+    FOREACH_DEVICES,
+    FUSED_DEVICES,
+    IMPLEMENTATION_CASES,
+    REFUSALS,
+    Refusal,
+    check_choose_implementation,
+    implementation_of,
+    tensor_kinds,
+)
 from xtlab.labs.optimizer_groups.models import (
     DEPTH,
     DIM,

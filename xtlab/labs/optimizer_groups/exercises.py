@@ -16,6 +16,13 @@ from torch import nn
 from xtlab.course import Case, Exercise, ExerciseSet, Mistake, Verdict, call, case_failed, compare_values, describe
 from xtlab.course.answers import mapping_problem
 from xtlab.diagnostics.optimizer_groups import DECAY, NO_DECAY
+from xtlab.labs.optimizer_groups.implementation_exercise import (
+    MISTAKES as IMPLEMENTATION_MISTAKES,
+)
+from xtlab.labs.optimizer_groups.implementation_exercise import (
+    check_choose_implementation,
+    reference_choose_implementation,
+)
 from xtlab.labs.optimizer_groups.models import VOCAB, tied_by_assignment, xtransformers_decoder
 from xtlab.labs.optimizer_groups.rule import KINDS, MEMORY_LEAVES, REASONS, decays, is_norm, rule_rows
 from xtlab.seeding import seed_everything
@@ -681,9 +688,20 @@ EXERCISES = ExerciseSet(
                     "expected a real number (int or float); torch.optim.AdamW refuses it"),
         ),
     ),
+    Exercise(
+        name="choose_implementation",
+        prompt="choose_implementation(groups, fused=None, foreach=None): the flags to pass to torch.optim.AdamW "
+               "({'fused': True}, {'foreach': True, 'fused': False} or {'foreach': False, 'fused': False}) for "
+               "groups given as lists of (device type, dtype) pairs; True asks for an implementation, False rules it "
+               "out, None leaves it to you (the fastest torch allows); raise ValueError naming the combination "
+               "where torch refuses what was asked",
+        checker=check_choose_implementation,
+        reference=reference_choose_implementation,
+        mistakes=tuple(Mistake(description, answer, hint) for description, answer, hint in IMPLEMENTATION_MISTAKES),
+    ),
 )
 
 __all__ = ["EXERCISES", "EXERCISE_WEIGHT_DECAY", "GROUP_CASES", "GROUP_MODELS", "NEW_KINDS", "NEW_KIND_AS_RULE_KIND",
            "DECISION_REASONS", "REASONS", "MEMORY_LEAVES", "BiasMLPModel", "CenteredRMSNorm", "RootParameters",
            "hidden_models", "check_build_param_groups", "check_find_group_problems", "check_decay_decisions",
-           "check_adamw_step"]
+           "check_adamw_step", "check_choose_implementation"]
