@@ -70,7 +70,9 @@ class AsFound:
         if flags[""] != self.flags[""]:
             return (f"you left the model in {_mode(flags[''])} mode; it came in {_mode(self.flags[''])} mode",
                     "an audit leaves the model as found: put back the training flag it had (ModelSnapshot does)")
-        moved = [name for name, flag in flags.items() if flag != self.flags.get(name)]
+        if flags.keys() != self.flags.keys():
+            return ("your audit added or removed submodules", "an audit measures: it changes no module")
+        moved = [name for name, flag in flags.items() if flag != self.flags[name]]
         if moved:
             return (f"the training flag of {moved[0]} changed (it came in {_mode(self.flags[moved[0]])} mode inside "
                     f"a model in {_mode(self.flags[''])} mode)",
@@ -79,8 +81,9 @@ class AsFound:
         if self.layer_dropout is not None and adapter.get_layer_dropout(model) != self.layer_dropout:
             return (f"the layer dropout is {adapter.get_layer_dropout(model)}; it came in at {self.layer_dropout}",
                     "switch layer dropout off for the step only: put the layer dropout back (layer_dropout_set)")
+        now = dict(model.named_parameters(remove_duplicate=False))
         for name, (parameter, values, requires_grad, grad) in self.parameters.items():
-            current = dict(model.named_parameters(remove_duplicate=False)).get(name)
+            current = now.get(name)
             if current is not parameter or not torch.equal(parameter.detach(), values):
                 return f"parameter {name} was replaced or changed", "an audit measures: it changes no weight"
             if parameter.requires_grad != requires_grad:
@@ -160,7 +163,10 @@ def _reference_gradients(hidden: HiddenModel) -> dict[str, torch.Tensor | None]:
 def _tied_problem(reading: Reading, hidden: HiddenModel, model: nn.Module) -> tuple[str, str] | None:
     parameters = dict(model.named_parameters(remove_duplicate=False))
     names = [name for group in reading.tied for name in group]
-    if len(names) != len(set(names)) or any(len(group) < 2 for group in reading.tied):
+    if any(len(set(group)) < 2 for group in reading.tied):
+        return (f"a tied group of yours names fewer than two parameters: {reading.tied}",
+                "a tie is one Parameter under two or more names: list every name in its group")
+    if len(names) != len(set(names)):
         return (f"your tied groups {reading.tied} name a parameter more than once",
                 "report each tie once: one group per Parameter, every name it goes by in that group")
     yours, truth = {frozenset(group) for group in reading.tied}, {frozenset(group) for group in hidden.tied}
@@ -428,6 +434,18 @@ def _manual_backward(model, adapter):  # zero_grad() clears the grads the model 
     return unused
 
 
+def _unused_from_state_dict(model, adapter):
+    model.train()
+    state = model.state_dict(keep_vars=True)
+    saved = {key: tensor.grad for key, tensor in state.items()}
+    with layer_dropout_set(model, adapter, 0.0):
+        adapter.loss(model, adapter.make_batch(model, torch.Generator().manual_seed(0))).backward()
+    unused = [key for key, tensor in state.items() if tensor.grad is None]
+    for key, tensor in state.items():
+        tensor.grad = saved[key]
+    return unused
+
+
 def _sets_layer_dropout_always(model, adapter):
     model.train()
     previous = adapter.get_layer_dropout(model)
@@ -483,6 +501,8 @@ AUDIT_UNKNOWN_EXERCISE = Exercise(
         Mistake("unused = no gradient or a zero gradient", _variant(unused=_zero_gradient_unused),
                 "exactly zero is still a gradient"),
         Mistake("frozen parameters counted as unused", _variant(unused=_frozen_unused), "frozen parameters"),
+        Mistake("unused read from state_dict, buffers included", _variant(unused=_unused_from_state_dict),
+                "buffers must not count"),
         Mistake("the step run in eval mode", _variant(step=lambda m, a: _step(m, a, mode="eval")),
                 "run it in training mode"),
         Mistake("layer dropout left on during the step",
