@@ -130,6 +130,7 @@ IMPLEMENTATION_CASES = (
     _case("CPU float32, foreach=True", [[("cpu", F32)] * 2], foreach=True),
     _case("CPU float32, fused=False", [[("cpu", F32)] * 2], fused=False),
     _case("CUDA float32, fused=False", [[("cuda", F32)] * 2], fused=False),
+    _case("CUDA float32, foreach=False", [[("cuda", F32)] * 2], foreach=False),
     _case("CUDA float16, nothing asked", [[("cuda", F16)] * 2, [("cuda", F16)]]),
     _case("Apple-GPU float32, nothing asked", [[("mps", F32)] * 2]),
     _case("CPU complex64, nothing asked", [[("cpu", C64)] * 2]),
@@ -139,6 +140,7 @@ IMPLEMENTATION_CASES = (
           fused=True),
     _case("meta float32, fused=True", [[("meta", F32)] * 2], edge=True, fused=True),
     _case("meta float32, nothing asked", [[("meta", F32)] * 2], edge=True),
+    _case("meta float32, foreach=True", [[("meta", F32)] * 2], edge=True, foreach=True),
     _case("CPU and CUDA float32 (mixed devices), nothing asked", [[("cpu", F32)], [("cuda", F32)]]),
     _case("CPU then meta float32 (mixed devices), nothing asked", [[("cpu", F32)], [("meta", F32)]], edge=True),
     _case("CPU then meta float32 (mixed devices), fused=True", [[("cpu", F32), ("meta", F32)]], edge=True,
@@ -324,6 +326,12 @@ def _torch_default(groups, fused=None, foreach=None):
     return {"foreach": False, "fused": False}
 
 
+def _foreach_only_on_its_devices(groups, fused=None, foreach=None):
+    if foreach and not _foreach_ok(groups):
+        raise ValueError(f"foreach=True needs every tensor on {FOREACH_DEVICES}, but got {groups}")
+    return reference_choose_implementation(groups, fused, foreach)
+
+
 def _vague(groups, fused=None, foreach=None):
     try:
         return reference_choose_implementation(groups, fused, foreach)
@@ -354,5 +362,8 @@ MISTAKES = (
     ("decides by the first tensor", _variant(lambda g: _fused_ok([[_first_only(g)]]),
                                              lambda g: _foreach_ok([[_first_only(g)]])),
      "every tensor of every group decides, not the first one: mixed devices happen"),
+    ("refuses an explicit foreach off its kernel devices", _foreach_only_on_its_devices,
+     "foreach=True runs on any device (without foreach kernels, torch loops per tensor): only the default "
+     "avoids it there"),
     ("refuses with a vague message", _vague, "name the combination in the message"),
 )
