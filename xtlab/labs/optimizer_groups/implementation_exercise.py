@@ -332,6 +332,12 @@ def _foreach_only_on_its_devices(groups, fused=None, foreach=None):
     return reference_choose_implementation(groups, fused, foreach)
 
 
+def _any_false_means_for_loop(groups, fused=None, foreach=None):
+    if (fused is False or foreach is False) and not foreach:
+        return {"foreach": False, "fused": False}
+    return reference_choose_implementation(groups, fused, foreach)
+
+
 def _vague(groups, fused=None, foreach=None):
     try:
         return reference_choose_implementation(groups, fused, foreach)
@@ -365,5 +371,8 @@ MISTAKES = (
     ("refuses an explicit foreach off its kernel devices", _foreach_only_on_its_devices,
      "foreach=True runs on any device (without foreach kernels, torch loops per tensor): only the default "
      "avoids it there"),
+    ("any False means the for-loop", _any_false_means_for_loop,
+     "a False rules out only its own implementation: with fused=False, foreach is still the fastest where torch "
+     "has foreach kernels"),
     ("refuses with a vague message", _vague, "name the combination in the message"),
 )
