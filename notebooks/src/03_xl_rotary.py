@@ -15,9 +15,10 @@
 # - show that rotary only needs the right *offsets* between memories and current tokens, not a given start;
 # - explain what layer dropout does to memories in the installed x-transformers;
 # - write the segmented pass a trainer runs (positions, memory update at the right stage, detach) and the
-#   per-sample memory mask of a batch of streams yourself, each checked on hidden cases.
+#   per-sample memory mask of a batch of streams yourself, and route memories under layer dropout so that every
+#   layer keeps its own, each checked on hidden cases.
 #
-# **Estimated time:** 40 minutes. Every check runs on the CPU in float64, so the verdicts are the same on every
+# **Estimated time:** 55 minutes. Every check runs on the CPU in float64, so the verdicts are the same on every
 # machine. A correct design agrees to float64 rounding, printed as `< 1e-12` (the tolerance); anything above it is
 # a real difference.
 
@@ -29,6 +30,7 @@ from xtlab.course import ArticleAudit, Claim, verdict_of
 from xtlab.labs import xl_rotary as lab
 from xtlab.model import AttentionLayers
 from xtlab.model.attention import SelfAttention
+from xtlab.model.attention_layers import update_memory
 from xtlab.widgets import predict, predict_verdicts, show_source
 
 device = default_device()
@@ -472,6 +474,74 @@ def batch_memories(streams, num_layers, dim):
 lab.check("batch_memories", batch_memories)
 
 # %% [markdown]
+# ## Exercise 3: memory routing under layer dropout
+#
+# Section 5 found that in x-transformers a skipped layer hands its memory to the next layer that runs. Write the
+# layer loop of one segment yourself, so that layer dropout and memories can be used together. `lab.LayerStack`
+# runs one attention layer of the lab's decoder at a time (interface only):
+
+# %%
+print(lab.LayerStack.__doc__)
+
+# %% [markdown]
+# A new memory is made by the library's `update_memory` (the same one `AttentionLayers.forward` uses):
+
+# %%
+show_source(update_memory)
+
+# %% [markdown]
+# Write `run_layers(stack, x, mems, ran, max_mem_len)`: `x` (b, T, dim) is the segment's residual stream, `mems`
+# None (first segment) or one memory per attention layer, `ran[k]` whether layer k runs in this segment (a skipped
+# layer adds nothing to `x`). Return `(x, new_mems)`: `x` after the last layer, and one new memory per layer,
+# `update_memory(mems[k], ..., max_mem_len)`, so that the next segment's layer k finds the states its keys would
+# have had on the tokens just before it, whichever layers ran. The checker runs hidden skip patterns (none, all,
+# first, last and alternating layers skipped, depth 1 to 6, 2 to 3 consecutive segments so that a skipped
+# layer's memory is read again later, batch 1 and 2, `max_mem_len` shorter than a segment) against xtlab's
+# decoder with the same skips, and reads which memory each layer got.
+
+
+# %%
+def run_layers(stack, x, mems, ran, max_mem_len):
+    ### BEGIN SOLUTION
+    new_mems = []
+    for k, runs in enumerate(ran):
+        mem = None if mems is None else mems[k]
+        new_mems.append(update_memory(mem, stack.record(k, x), max_mem_len))
+        if runs:
+            x = stack.run(k, x, mem)
+    return x, new_mems
+    ### END SOLUTION
+
+
+# %%
+lab.check("run_layers", run_layers)
+
+# %% [markdown]
+# Your routing (the library's, while yours does not pass yet) next to the installed x-transformers, on section 5's
+# pattern: segment A runs all 3 layers, segment B skips layer 0. Which of A's memories each layer read in B, and
+# what each returned memory holds (the layer whose A memory it continues, and whose B input it appended):
+
+# %%
+passed = lab.check("run_layers", run_layers).passed
+ours = lab.which_memories(run_layers if passed else lab.solution_run_layers, depth=3, skipped=0)
+theirs = lab.memory_routing("x-transformers", dropped_layer=0, depth=3)
+print(f"{'':<16} read by layers 0..2    returned: continues / appended")
+who = "your routing" if passed else "xtlab's routing"
+print(f"{who:<16} {str(ours['read']):<22} {ours['returned_old']} / {ours['returned_new']}")
+xt_read = ["-" if k in theirs.dropped else got for k, got in enumerate(theirs.received)]
+print(f"{'x-transformers':<16} {str(xt_read):<22} {list(theirs.returned_old)} / {list(theirs.returned_new)}")
+
+# %% [markdown]
+# Why record the input of a skipped layer instead of leaving its memory as it was? Run 3 segments of 4 where layer
+# 0 is skipped in the second only, and compare with one causal pass over all 12 tokens in which layer 0 adds
+# nothing at the second segment's positions (every position is still a key of layer 0):
+
+# %%
+against_full = lab.routing_vs_full(depth=3, segment_len=4)
+for name, full_gap in against_full.items():
+    print(f"{name:<44} max |segmented - full| {lab.shown_diff(full_gap)}")
+
+# %% [markdown]
 # ## Why it matters
 #
 # - Segmented = full, in float64, is a complete test of an XL implementation: positions, masks, recording stage
@@ -480,7 +550,8 @@ lab.check("batch_memories", batch_memories)
 # - A memory mask decides per row and slot, from what each stream holds, not from the values: one flag for a
 #   whole batch mixes fresh and continuing rows, and a content rule hides a real memory that happens to be zero.
 # - With x-transformers, layer dropout and XL memories together shift memories by a layer: keep them apart, or
-#   keep the memories per layer yourself.
+#   keep the memories per layer yourself. A skipped layer still sees the tokens pass: record its input, or its
+#   memory gets a hole that no full pass has.
 
 # %% [markdown]
 # ## Next

@@ -134,3 +134,19 @@ def test_batch_wide_rule_per_row(text):
     for rule, gaps in lab.row_gaps(lengths=(None, 3, 6)).items():
         assert (f"{rule:<30} max |batched - alone| per row (fresh, 3 memories, 6 memories): "
                 f"{[lab.shown_diff(g) for g in gaps]}") in text
+
+
+def test_memory_routing_exercise_table_and_full_pass(text):
+    ours = lab.which_memories(lab.solution_run_layers, depth=3, skipped=0)
+    theirs = lab.memory_routing("x-transformers", dropped_layer=0, depth=3)
+    xt_read = ["-" if k in theirs.dropped else got for k, got in enumerate(theirs.received)]
+    assert ours == {"read": ["-", 1, 2], "returned_old": [0, 1, 2], "returned_new": [0, 1, 2]}
+    assert xt_read == ["-", 0, 1] and list(theirs.returned_old) == [0, 1] and list(theirs.returned_new) == [1, 2]
+    assert f"{'your routing':<16} {str(ours['read']):<22} {ours['returned_old']} / {ours['returned_new']}" in text
+    returned = f"{list(theirs.returned_old)} / {list(theirs.returned_new)}"
+    assert f"{'x-transformers':<16} {str(xt_read):<22} {returned}" in text
+    gaps = lab.routing_vs_full(depth=3, segment_len=4)
+    assert gaps["every layer records its input"] < TOL
+    assert gaps["a skipped layer's memory carried unchanged"] > 0.1 and gaps["x-transformers' order"] > 0.1
+    for name, gap in gaps.items():
+        assert f"{name:<44} max |segmented - full| {lab.shown_diff(gap)}" in text

@@ -86,6 +86,18 @@ from xtlab.labs.xl_rotary.recording import (
     forward_with_design,
     segmented_vs_full,
 )
+from xtlab.labs.xl_rotary.routing_exercise import (
+    ROUTING_CASES,
+    LayerStack,
+    build_routing_model,
+    check_run_layers,
+    gated_full_pass,
+    library_segment,
+    routing_vs_full,
+    solution_run_layers,
+    which_memories,
+    xtransformers_routing,
+)
 from xtlab.labs.xl_rotary.segmented import SegmentRunner, reference_segmented, solution_segmented_pass
 from xtlab.labs.xl_rotary.segmented_exercise import SEGMENTED_CASES, check_segmented_pass
 from xtlab.labs.xl_rotary.xtransformers_check import (

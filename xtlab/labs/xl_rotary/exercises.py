@@ -1,5 +1,6 @@
 """Lab 03 exercises: the segmented pass (checker in ``segmented_exercise``) and the per-sample memory mask of a
-batch of streams (``memory_batches``). Each answer is judged by the invariant: segments with memories give the
+batch of streams (``memory_batches``), and the memory routing of one segment under layer dropout
+(``routing_exercise``). Each answer is judged by the invariant: segments with memories give the
 logits of one full causal pass (or of the library's own segmented pass where the memory is shorter than the history),
 and a batched row gives the logits of its stream alone."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 from xtlab.course import Exercise, ExerciseSet, Mistake
 from xtlab.labs.xl_rotary.memory_batches import BATCH_MISTAKES, check_batch_memories, solution_batch_memories
+from xtlab.labs.xl_rotary.routing_exercise import ROUTING_MISTAKES, check_run_layers, solution_run_layers
 from xtlab.labs.xl_rotary.segmented_exercise import (
     check_segmented_pass,
     keep_newest,
@@ -44,5 +46,14 @@ EXERCISES = ExerciseSet(
         checker=check_batch_memories,
         reference=solution_batch_memories,
         mistakes=BATCH_MISTAKES,
+    ),
+    Exercise(
+        name="run_layers",
+        prompt="run_layers(stack, x, mems, ran, max_mem_len): run one segment through the L attention layers, "
+               "layer k only when ran[k], with stack.run(k, x, mem); return (x, new_mems), x after the last layer "
+               "and one memory per layer for the next segment, each made by update_memory(..., max_mem_len)",
+        checker=check_run_layers,
+        reference=solution_run_layers,
+        mistakes=ROUTING_MISTAKES,
     ),
 )
