@@ -517,6 +517,20 @@ def run_layers(stack, x, mems, ran, max_mem_len):
 lab.check("run_layers", run_layers)
 
 # %% [markdown]
+# Your answer decides a question, whichever way you wrote it: a skipped layer adds nothing to the residual stream,
+# but the segment's tokens still pass it. Commit what one full pass says before the two tables below.
+
+# %%
+skip_question = predict("Layer 0 is skipped in segment 2 of 3 and runs again in segment 3. Which memory must it "
+                        "read in segment 3 to give the logits of one full pass?", {
+                            "its memory of segment 1, carried over as it was": "carried",
+                            "segment 1's states, then segment 2's input recorded though the layer did not run":
+                                "recorded",
+                            "none: a skipped layer's memory is dropped": "dropped",
+                        })
+skip_question
+
+# %% [markdown]
 # Your routing (the library's, while yours does not pass yet) next to the installed x-transformers, on section 5's
 # pattern: segment A runs all 3 layers, segment B skips layer 0. Which of A's memories each layer read in B, and
 # what each returned memory holds (the layer whose A memory it continues, and whose B input it appended):
@@ -525,11 +539,17 @@ lab.check("run_layers", run_layers)
 passed = lab.check("run_layers", run_layers).passed
 ours = lab.which_memories(run_layers if passed else lab.solution_run_layers, depth=3, skipped=0)
 theirs = lab.memory_routing("x-transformers", dropped_layer=0, depth=3)
-print(f"{'':<16} read by layers 0..2    returned: continues / appended")
-who = "your routing" if passed else "xtlab's routing"
-print(f"{who:<16} {str(ours['read']):<22} {ours['returned_old']} / {ours['returned_new']}")
 xt_read = ["-" if k in theirs.dropped else got for k, got in enumerate(theirs.received)]
-print(f"{'x-transformers':<16} {str(xt_read):<22} {list(theirs.returned_old)} / {list(theirs.returned_new)}")
+
+
+def show_routing_table():
+    print(f"{'':<16} read by layers 0..2    returned: continues / appended")
+    who = "your routing" if passed else "xtlab's routing"
+    print(f"{who:<16} {str(ours['read']):<22} {ours['returned_old']} / {ours['returned_new']}")
+    print(f"{'x-transformers':<16} {str(xt_read):<22} {list(theirs.returned_old)} / {list(theirs.returned_new)}")
+
+
+skip_question.gate(show_routing_table, what="which memory each layer read")
 
 # %% [markdown]
 # Why record the input of a skipped layer instead of leaving its memory as it was? Run 3 segments of 4 where layer
@@ -538,8 +558,24 @@ print(f"{'x-transformers':<16} {str(xt_read):<22} {list(theirs.returned_old)} / 
 
 # %%
 against_full = lab.routing_vs_full(depth=3, segment_len=4)
-for name, full_gap in against_full.items():
-    print(f"{name:<44} max |segmented - full| {lab.shown_diff(full_gap)}")
+
+
+def show_against_full():
+    for name, full_gap in against_full.items():
+        print(f"{name:<44} max |segmented - full| {lab.shown_diff(full_gap)}")
+
+
+skip_question.gate(show_against_full, what="each routing against the full pass")
+
+# %%
+answers = {"every layer records its input": "recorded", "a skipped layer's memory carried unchanged": "carried",
+           "a skipped layer's memory dropped": "dropped"}
+exact = [answers[name] for name, full_gap in against_full.items() if full_gap < lab.EXACT_TOLERANCE]
+recorded, carried, dropped = (lab.shown_diff(against_full[name]) for name in answers)
+skip_question.reveal(exact[0] if len(exact) == 1 else None,
+                     why=f"the full pass has layer 0's keys at every position, run or skipped: recording its input "
+                         f"is exact ({recorded}); carried over as it was, its memory has a hole ({carried}); dropped, "
+                         f"it loses segment 1 ({dropped})")
 
 # %% [markdown]
 # ## Why it matters

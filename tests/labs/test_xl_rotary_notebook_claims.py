@@ -148,5 +148,12 @@ def test_memory_routing_exercise_table_and_full_pass(text):
     gaps = lab.routing_vs_full(depth=3, segment_len=4)
     assert gaps["every layer records its input"] < TOL
     assert gaps["a skipped layer's memory carried unchanged"] > 0.1 and gaps["x-transformers' order"] > 0.1
+    assert gaps["a skipped layer's memory dropped"] > 0.1
     for name, gap in gaps.items():
         assert f"{name:<44} max |segmented - full| {lab.shown_diff(gap)}" in text
+    recorded, carried, dropped = (lab.shown_diff(gaps[name]) for name in (
+        "every layer records its input", "a skipped layer's memory carried unchanged",
+        "a skipped layer's memory dropped"))
+    assert "Answer (computed): segment 1's states, then segment 2's input recorded though the layer did not run" in text
+    assert (f"recording its input is exact ({recorded}); carried over as it was, its memory has a hole ({carried}); "
+            f"dropped, it loses segment 1 ({dropped})") in text

@@ -166,6 +166,7 @@ def routing_vs_full(depth: int = 3, segment_len: int = 4) -> dict[str, float]:
         gaps = {}
         for name, routing in (("every layer records its input", solution_run_layers),
                               ("a skipped layer's memory carried unchanged", carry_skipped),
+                              ("a skipped layer's memory dropped", _routing(skipped="drop")),
                               ("x-transformers' order", xtransformers_routing)):
             got, _ = segmented_logits(routing, model, tokens, segment_len, 64, patterns)
             gaps[name] = (got - full).abs().max().item()
