@@ -14,11 +14,13 @@
 #   gradients are exactly the skipped blocks;
 # - tell when a skipped block's weights still move under AdamW (a `None` gradient versus a zero gradient);
 # - judge with several seeds, not one, whether layer dropout helps a model, and audit the article's claims;
-# - say how x-transformers draws its skips, and why `torch.manual_seed` does not reproduce them.
+# - say how x-transformers draws its skips, why `torch.manual_seed` does not reproduce them, and write a skip
+#   plan every DDP rank agrees on without communicating.
 #
 # **Estimated time:** 60 minutes. Run the cells from top to bottom; exercises say **NOT YET** until you write them.
 
 # %%
+import numpy as np
 import torch
 
 from xtlab.course import ArticleAudit, Claim, verdict_of
@@ -431,6 +433,61 @@ seed_question.reveal(xt_torch.reproduced,
 # To reproduce x-transformers' skips, seed Python's `random` as well as torch (xtlab's `seed_everything` seeds
 # both). And note the mirror image in the table: xtlab's skips do not follow `random.seed`, because they come from
 # torch's generator.
+
+# %% [markdown]
+# ### Exercise 3: a skip plan every rank agrees on
+#
+# Under DDP (lab 05) every rank runs the same model on its own batch, then averages every parameter's gradient with
+# the other ranks. If rank 0 skips a block that rank 1 runs, the ranks disagree on which gradients exist, and they
+# wait on each other. Drawing the skips from a global generator, as both libraries do, keeps the ranks together only
+# while every rank's generator is in the same state: a per-rank data seed, or one extra draw on one rank, and they
+# part. A plan that needs no communication is a function of the run's seed and the step alone.
+#
+# Write `skip_plan(seed, step, num_blocks, p)`:
+#
+# - return a list of `num_blocks` bools, `skip[i]` `True` when block `i` is skipped at this step;
+# - `p`: one skip probability for every block, or a list with one per block;
+# - each block skipped with its probability, independently of the other blocks, of the other steps and of the
+#   other seeds;
+# - the same plan in every process: draw from a generator of your own seeded from `seed` and `step`, never from
+#   torch's, Python's or NumPy's global one, and keep no state between calls.
+#
+# Example: `skip_plan(0, 5, 3, [0.0, 1.0, 0.0])` is `[False, True, False]`. The check calls your plan after
+# reseeding the global generators, twice with the same arguments, and as another process would (another process
+# id, another `RANK`); then over many hidden steps it compares each block's skip frequency, two blocks skipping
+# together and two seeds at the same step with independent skips, within a bound it states, and looks for seeds
+# and steps that share a plan.
+
+# %%
+def skip_plan(seed, step, num_blocks, p):
+    ### BEGIN SOLUTION
+    probabilities = [p] * num_blocks if isinstance(p, (int, float)) else list(p)
+    draws = np.random.default_rng([seed, step]).random(num_blocks)  # a stream of its own for each (seed, step)
+    return [bool(u < q) for u, q in zip(draws, probabilities, strict=True)]
+    ### END SOLUTION
+
+
+# %%
+plan_verdict = lab.check("skip_plan", skip_plan)
+plan_verdict
+
+# %% [markdown]
+# Now the plan on two real processes joined by gloo, as DDP joins them (your plan once it passes, the reference
+# until then). Each rank computes its plan for a few steps, gathers the other rank's plan and compares. As a
+# contrast, each rank also draws the skips from torch's global generator, seeded with its rank, as a per-rank data
+# seed would leave it.
+
+# %%
+across = lab.plan_across_ranks(skip_plan if plan_verdict.passed else None, seed=0, steps=8, num_blocks=8, p=0.3)
+for step in range(3):
+    print(f"step {step}: rank 0 skips blocks {across.skipped(0, step)}, rank 1 skips blocks {across.skipped(1, step)}")
+print(f"{across.whose}: the two ranks' plans were the same at {across.agreed_steps} of {across.steps} steps; "
+      f"torch.rand after torch.manual_seed(rank): the same at {across.global_agreed_steps} of {across.steps}")
+
+# %% [markdown]
+# The plan agrees at every step without a single message between the ranks, while the global-generator skips part
+# as soon as the ranks' generators do. The library's own skips stay together under DDP only while every rank seeds
+# torch alike and draws the same numbers in the same order.
 
 # %% [markdown]
 # ## 8. Audit the article

@@ -17,6 +17,7 @@ from xtlab.labs.layer_dropout.experiments import (
     steps_without_gradient,
 )
 from xtlab.labs.layer_dropout.generalization import compare_over_seeds, describe_step
+from xtlab.labs.layer_dropout.skip_plan_exercise import plan_across_ranks
 from xtlab.labs.layer_dropout.skip_units import skipped_block_calls, whole_layer_skips
 from xtlab.labs.layer_dropout.skipped_updates import skipped_block_updates
 from xtlab.labs.layer_dropout.xtransformers_twin import (
@@ -236,3 +237,17 @@ def test_audit_verdicts_are_the_computed_ones(run, xt_run, seeds, updates, store
     assert verdicts == [(str(number), verdict) for number, verdict in enumerate(expected, start=1)]
     assert "whole layers skipped (attention and feed-forward at the same step): " \
         f"{layers.skipped} of {layers.layer_steps}" in stored_text
+
+
+def test_skip_plan_agrees_on_two_gloo_ranks_as_printed(stored_text):
+    across = plan_across_ranks(None, seed=0, steps=8, num_blocks=8, p=0.3)
+    for step in range(3):
+        assert (f"step {step}: rank 0 skips blocks {across.skipped(0, step)}, rank 1 skips blocks "
+                f"{across.skipped(1, step)}") in stored_text
+    # prose: the plan agrees at every step; the global-generator skips part
+    assert across.agreed_steps == across.steps and across.global_agreed_steps < across.steps / 2
+    tail = (f"the two ranks' plans were the same at {across.agreed_steps} of {across.steps} steps; torch.rand after "
+            f"torch.manual_seed(rank): the same at {across.global_agreed_steps} of {across.steps}")
+    assert f"yours: {tail}" in stored_text
+    assert f"the reference: {tail}" in stored_text_of(NOTEBOOK)
+    assert "plan agrees at every step without a single message" in prose_of(NOTEBOOK)

@@ -50,6 +50,11 @@ from xtlab.labs.layer_dropout.presence_plot import (
     draw_gradient_presence,
     plot_gradient_presence,
 )
+from xtlab.labs.layer_dropout.skip_plan_exercise import (
+    PlanAcrossRanks,
+    check_skip_plan,
+    plan_across_ranks,
+)
 from xtlab.labs.layer_dropout.skip_units import (
     SkippedBlockCalls,
     WholeLayerSkips,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from xtlab.course import Exercise, ExerciseSet, Mistake
 from xtlab.labs.layer_dropout import arrivals_exercise as arrivals
+from xtlab.labs.layer_dropout import skip_plan_exercise as plan
 from xtlab.labs.layer_dropout import stack_exercise as stack
 
 EXERCISES = ExerciseSet(
@@ -44,6 +45,30 @@ EXERCISES = ExerciseSet(
             Mistake("frozen parameters recorded", arrivals.records_frozen, "frozen parameters"),
             Mistake("forward hooks: what ran, not what got a gradient", arrivals.forward_hooks,
                     "ran in the forward pass"),
+        ),
+    ),
+    Exercise(
+        name="skip_plan",
+        prompt="skip_plan(seed, step, num_blocks, p) -> skip: a list of num_blocks bools, skip[i] True when block i "
+               "is skipped at this training step of the run seeded seed; each block skipped with its probability (p "
+               "is a float or a per-block list), independently of the other blocks, steps and seeds; the same plan "
+               "in every process, from the arguments alone: no global random generator drawn from or read, no state "
+               "kept between calls, nothing of the rank or the process mixed in",
+        checker=plan.check_skip_plan,
+        reference=plan.reference_skip_plan,
+        mistakes=(
+            Mistake("torch's global generator", plan.draws_with_global_torch, "different state on each rank"),
+            Mistake("Python's random", plan.draws_with_python_random, "Python's random"),
+            Mistake("torch.manual_seed inside the plan", plan.reseeds_the_global_generator, "reseeds the global"),
+            Mistake("seeded by the seed only", plan.seeds_by_seed_only, "same plan at every step"),
+            Mistake("seeded by the step only", plan.seeds_by_step_only, "ignores the seed"),
+            Mistake("one draw for the whole stack", plan.one_draw_for_the_stack, "one draw for the whole stack"),
+            Mistake("p used as a keep probability", plan.p_as_keep_probability, "keep probability"),
+            Mistake("seed + step: (1, 0) is (0, 1)", plan.seed_plus_step, "seeds and steps collide"),
+            Mistake("the first probability for every block", plan.first_probability_for_all, "not p[0]"),
+            Mistake("the rank mixed in (os.environ['RANK'])", plan.mixes_in_the_rank, "must not depend on the rank"),
+            Mistake("the process id mixed in", plan.mixes_in_the_process_id, "os.getpid()"),
+            Mistake("a counter kept between calls", plan.counts_its_own_calls, "keeps state between calls"),
         ),
     ),
 )
