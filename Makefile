@@ -84,6 +84,22 @@ classroom-source: $(STAMP)
 classroom-demo: $(STAMP)
 	$(PY) tools/classroom.py demo
 
+# A class on JupyterHub, on this machine (deploy/README.md): http://127.0.0.1:8000, any user name, the shared
+# password xtlab-class (XTLAB_HUB_PASSWORD); it prints the nbgitpuller link that gives each student the course.
+HUB_PROXY := deploy/.proxy/node_modules/.bin/configurable-http-proxy
+HUB_INSTALL := $(PY) -c "import jupyterhub, nbgitpuller" 2>/dev/null || $(PY) -m pip install --disable-pip-version-check -e ".[hub]"
+.PHONY: hub hub-test
+$(HUB_PROXY):
+	npm install --prefix deploy/.proxy --no-audit --no-fund configurable-http-proxy
+hub: $(STAMP) $(HUB_PROXY)
+	$(HUB_INSTALL)
+	@echo "students open: $$($(PY) deploy/pull_link.py)"
+	$(VENV)/bin/jupyterhub -f deploy/jupyterhub_config.py
+# Two students log in, pull the course and run lab 01 in the browser; not part of `make test` (about 4 minutes).
+hub-test: $(STAMP) $(HUB_PROXY)
+	$(HUB_INSTALL)
+	$(PY) -m pytest tests/e2e/test_class_hub.py -m hub -v -s
+
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
