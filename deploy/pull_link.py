@@ -11,6 +11,7 @@ the notebook in JupyterLab.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from urllib.parse import urlencode
@@ -44,7 +45,8 @@ def pull_link(hub: str, repo: str, branch: str, notebook: str, target: str = TAR
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hub", default="http://127.0.0.1:8000", help="the hub's base URL")
+    local_hub = f"http://127.0.0.1:{os.environ.get('XTLAB_HUB_PORT', '8000')}"  # as jupyterhub_config.py binds
+    parser.add_argument("--hub", default=local_hub, help="the hub's base URL (default: the local one of make hub)")
     parser.add_argument("--repo", default=REPO.as_uri(), help="the course repository (default: this checkout)")
     parser.add_argument("--branch", default=None, help="default: [tool.xtlab] branch")
     parser.add_argument("--notebook", default="notebooks/01_layer_dropout.ipynb")
