@@ -2,7 +2,8 @@
 
 The hub is deploy/jupyterhub_config.py as `make hub` starts it (shared password, one local server per student,
 homes in a scratch folder), with the course repository being this checkout (nbgitpuller clones its committed
-branch). Student A saves an edit in their copy of lab 01; student B's copy, pulled afterwards, must not show it.
+branch). Student A saves an edit in their copy of lab 01; student B's copy, pulled afterwards, must not show it,
+and A's copy keeps it when A follows the link again.
 Per student, the test prints what the servers need: RSS of the server and its kernel after lab 01 (now and peak)
 and the CPU seconds of running the lab (deploy/README.md derives the Kubernetes limits from them).
 
@@ -263,6 +264,10 @@ def test_two_students_pull_the_course_and_run_lab_01_in_their_own_copies(request
         assert edit not in _first_cell_source(page_b), "student B's JupyterLab shows student A's edit"
         assert edit not in (REPO / LAB).read_text(), "student A's edit reached the course repository"
         assert edit in copy_a.read_text(), "student A's copy lost their edit"
+        # student A follows the link again (as each class starts): nbgitpuller pulls and keeps their edit
+        page_a.goto(link)
+        page_a.wait_for_url(f"**/user/student-a/lab/tree/xtlab/{LAB}*", timeout=SPAWN_AND_PULL_LIMIT_S * 1000)
+        assert edit in copy_a.read_text(), "following the link again lost student A's edit"
         print(f"class hub test: {time.monotonic() - started:.1f} s for two students")
         assert run_a.home != run_b.home
     except Exception:
