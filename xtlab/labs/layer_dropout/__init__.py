@@ -1,89 +1,92 @@
 """Lab 01 — layer dropout: skipped blocks get no gradient, step by step.
 
-The notebook imports this package as ``lab``; every name it uses is listed here."""
+The notebook imports this package as ``lab``; every name it uses is listed here. Each name is imported from its
+module on first use, so a process that needs one module (a DDP rank running the skip plan) does not pay for
+x-transformers and matplotlib."""
 
-from xtlab.labs.layer_dropout.arrivals_exercise import (
-    RecordedRun,
-    check_gradient_arrivals,
-    recorded_run,
-)
-from xtlab.labs.layer_dropout.exercises import EXERCISES
-from xtlab.labs.layer_dropout.experiments import (
-    BLOCK_DEPTH,
-    BLOCK_PREFIX,
-    MODES,
-    LayerDropoutRun,
-    SkipGradientLink,
-    SkipStatistics,
-    StepMismatch,
-    block_presence_matrix,
-    build_model,
-    check_skip_gradient_link,
-    make_optimizer,
-    parameters_of_blocks,
-    run_layer_dropout,
-    size_kwargs,
-    skip_statistics,
-    steps_without_gradient,
-    wilson_interval,
-)
-from xtlab.labs.layer_dropout.generalization import (
-    DropoutComparison,
-    LossCurve,
-    SeedComparison,
-    Spread,
-    compare_layer_dropout,
-    compare_over_seeds,
-    describe_step,
-)
-from xtlab.labs.layer_dropout.panels import (
-    layer_dropout_panel,
-    plot_dropout_comparison,
-    plot_layer_dropout_run,
-    plot_seed_comparison,
-    short_row_names,
-    summarize_skip_statistics,
-)
-from xtlab.labs.layer_dropout.presence_plot import (
-    STATE_COLOURS,
-    STATE_NAMES,
-    draw_gradient_presence,
-    plot_gradient_presence,
-)
-from xtlab.labs.layer_dropout.skip_plan_exercise import (
-    PlanAcrossRanks,
-    check_skip_plan,
-    plan_across_ranks,
-)
-from xtlab.labs.layer_dropout.skip_units import (
-    SkippedBlockCalls,
-    WholeLayerSkips,
-    skipped_block_calls,
-    whole_layer_skips,
-)
-from xtlab.labs.layer_dropout.skipped_updates import (
-    SkippedBlockStep,
-    SkippedUpdates,
-    skipped_block_updates,
-)
-from xtlab.labs.layer_dropout.stack_exercise import (
-    StackAgainstLibrary,
-    check_layer_dropout_stack,
-    stack_against_library,
-)
-from xtlab.labs.layer_dropout.xtransformers_twin import (
-    XT_DEFAULT_DIM_HEAD,
-    XT_KINDS,
-    SeedingOutcome,
-    SourceLine,
-    TwinSizes,
-    build_xtransformers_model,
-    parameter_count,
-    run_xtransformers_layer_dropout,
-    seeding_outcomes,
-    twin_sizes,
-    xtransformers_draws_with_python_random,
-    xtransformers_skip_line,
-)
+from __future__ import annotations
 
-check = EXERCISES.check  # lab.check(name, answer) -> PASS / NOT YET / TRY AGAIN
+import importlib
+from typing import Any
+
+_MODULE_OF = {
+    "RecordedRun": "arrivals_exercise",
+    "check_gradient_arrivals": "arrivals_exercise",
+    "recorded_run": "arrivals_exercise",
+    "EXERCISES": "exercises",
+    "BLOCK_DEPTH": "experiments",
+    "BLOCK_PREFIX": "experiments",
+    "MODES": "experiments",
+    "LayerDropoutRun": "experiments",
+    "SkipGradientLink": "experiments",
+    "SkipStatistics": "experiments",
+    "StepMismatch": "experiments",
+    "block_presence_matrix": "experiments",
+    "build_model": "experiments",
+    "check_skip_gradient_link": "experiments",
+    "make_optimizer": "experiments",
+    "parameters_of_blocks": "experiments",
+    "run_layer_dropout": "experiments",
+    "size_kwargs": "experiments",
+    "skip_statistics": "experiments",
+    "steps_without_gradient": "experiments",
+    "wilson_interval": "experiments",
+    "DropoutComparison": "generalization",
+    "LossCurve": "generalization",
+    "SeedComparison": "generalization",
+    "Spread": "generalization",
+    "compare_layer_dropout": "generalization",
+    "compare_over_seeds": "generalization",
+    "describe_step": "generalization",
+    "layer_dropout_panel": "panels",
+    "plot_dropout_comparison": "panels",
+    "plot_layer_dropout_run": "panels",
+    "plot_seed_comparison": "panels",
+    "short_row_names": "panels",
+    "summarize_skip_statistics": "panels",
+    "STATE_COLOURS": "presence_plot",
+    "STATE_NAMES": "presence_plot",
+    "draw_gradient_presence": "presence_plot",
+    "plot_gradient_presence": "presence_plot",
+    "PlanAcrossRanks": "skip_plan_exercise",
+    "check_skip_plan": "skip_plan_exercise",
+    "plan_across_ranks": "skip_plan_exercise",
+    "SkippedBlockCalls": "skip_units",
+    "WholeLayerSkips": "skip_units",
+    "skipped_block_calls": "skip_units",
+    "whole_layer_skips": "skip_units",
+    "SkippedBlockStep": "skipped_updates",
+    "SkippedUpdates": "skipped_updates",
+    "skipped_block_updates": "skipped_updates",
+    "StackAgainstLibrary": "stack_exercise",
+    "check_layer_dropout_stack": "stack_exercise",
+    "stack_against_library": "stack_exercise",
+    "XT_DEFAULT_DIM_HEAD": "xtransformers_twin",
+    "XT_KINDS": "xtransformers_twin",
+    "SeedingOutcome": "xtransformers_twin",
+    "SourceLine": "xtransformers_twin",
+    "TwinSizes": "xtransformers_twin",
+    "build_xtransformers_model": "xtransformers_twin",
+    "parameter_count": "xtransformers_twin",
+    "run_xtransformers_layer_dropout": "xtransformers_twin",
+    "seeding_outcomes": "xtransformers_twin",
+    "twin_sizes": "xtransformers_twin",
+    "xtransformers_draws_with_python_random": "xtransformers_twin",
+    "xtransformers_skip_line": "xtransformers_twin",
+}
+__all__ = [*_MODULE_OF, "check"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "check":
+        value = __getattr__("EXERCISES").check  # lab.check(name, answer) -> PASS / NOT YET / TRY AGAIN
+    elif name in _MODULE_OF:
+        value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # found once; later lookups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
