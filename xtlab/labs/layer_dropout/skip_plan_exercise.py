@@ -123,8 +123,8 @@ def _process_problem(skip_plan: Callable, case: Case, setting: _Setting) -> Verd
     if drawn:
         where = " and ".join(drawn)
         if first == second:
-            return case_failed(case, f"your plan reseeded {where}: the plan is the same on every rank, but it "
-                                     "reseeds the global stream",
+            return case_failed(case, f"your plan changed the state of {where}, and its plan was the same "
+                                     "whatever state they were in: it reseeds the global stream",
                                "every dropout mask and every other draw of the training run now restarts from "
                                "your seed at each step: draw from a generator of your own, e.g. "
                                "np.random.default_rng([seed, step]), and leave the global ones alone")
