@@ -50,6 +50,13 @@ def test_catalog_files_packages_and_readme_agree():
     assert rows == [(f"{lab.number:02d}", lab.stem, lab.package, str(lab.minutes)) for lab in LABS]
 
 
+@pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.stem)
+def test_each_notebook_states_the_catalog_time(lab):
+    source = (ROOT / "notebooks" / "src" / f"{lab.stem}.py").read_text()
+    stated = re.findall(r"(?:Estimated time:\*\* |takes about )(\d+) minutes", source)
+    assert stated == [str(lab.minutes)], f"{lab.stem} states {stated} minutes, the catalog {lab.minutes}"
+
+
 @pytest.mark.parametrize("stem", STEMS)
 def test_stored_editions_are_up_to_date_with_their_sources(stem):
     assert BUILDER.stale_notebooks([stem]) == []

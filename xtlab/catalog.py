@@ -37,21 +37,23 @@ class Lab:
 LABS: tuple[Lab, ...] = (
     Lab(0, "tour", "Start here", "find your way: device, versions, the labs, panels, predictions, exercises", 10),
     Lab(1, "layer_dropout", "Layer dropout",
-        "write the layer-dropout stack and a gradient-arrival recorder, prove the missing gradients are exactly "
-        "the skipped blocks, see when AdamW still moves them, and audit article 001", 60),
+        "write the layer-dropout stack, a gradient-arrival recorder and a skip plan every DDP rank agrees on, "
+        "prove the missing gradients are exactly the skipped blocks, and audit article 001", 70),
     Lab(2, "weight_tying", "Weight tying",
         "keep a tie through save, load, init and FSDP: write TiedLinear and a checkpoint loader that refuses a "
         "broken tie", 70),
     Lab(3, "xl_rotary", "XL memories and rotary",
-        "prove XL memories exactly: positions, recording stage, masks per stream, and write the segmented pass", 45),
+        "prove XL memories exactly: positions, recording stage, masks per stream; write the segmented pass and "
+        "the memory routing under layer dropout", 55),
     Lab(4, "optimizer_groups", "Optimizer groups",
-        "build AdamW's parameter groups by one decay rule, write its step, and audit the recipe", 60),
+        "build AdamW's parameter groups by one decay rule, write its step, choose its implementation as torch "
+        "allows, and audit the recipe", 70),
     Lab(5, "encoder_decoder_ddp", "Encoder-decoder and DDP",
         "find unused parameters, write DDP's gradient reducer on two real ranks, and tell when DDP errors, hangs or "
         "trains", 55),
     Lab(6, "audit", "Capstone: audit a model",
-        "audit models you did not write: every row holds, fails or could not run, the model left as found, from a "
-        "notebook or the shell", 45),
+        "audit models you did not write, one you have never seen included: every row holds, fails or could not "
+        "run, the model left as found, from a notebook or the shell", 55),
 )
 
 

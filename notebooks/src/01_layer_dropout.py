@@ -17,7 +17,7 @@
 # - say how x-transformers draws its skips, why `torch.manual_seed` does not reproduce them, and write a skip
 #   plan every DDP rank agrees on without communicating.
 #
-# **Estimated time:** 60 minutes. Run the cells from top to bottom; exercises say **NOT YET** until you write them.
+# **Estimated time:** 70 minutes. Run the cells from top to bottom; exercises say **NOT YET** until you write them.
 
 # %%
 import numpy as np

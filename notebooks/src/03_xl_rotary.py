@@ -514,7 +514,8 @@ def run_layers(stack, x, mems, ran, max_mem_len):
 
 
 # %%
-lab.check("run_layers", run_layers)
+routing_verdict = lab.check("run_layers", run_layers)
+routing_verdict
 
 # %% [markdown]
 # Your answer decides a question, whichever way you wrote it: a skipped layer adds nothing to the residual stream,
@@ -536,7 +537,7 @@ skip_question
 # what each returned memory holds (the layer whose A memory it continues, and whose B input it appended):
 
 # %%
-passed = lab.check("run_layers", run_layers).passed
+passed = routing_verdict.passed
 ours = lab.which_memories(run_layers if passed else lab.solution_run_layers, depth=3, skipped=0)
 theirs = lab.memory_routing("x-transformers", dropped_layer=0, depth=3)
 xt_read = ["-" if k in theirs.dropped else got for k, got in enumerate(theirs.received)]

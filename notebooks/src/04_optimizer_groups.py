@@ -19,7 +19,7 @@
 # - say what `fused=True` changes in one step, in a way that does not depend on the device you run on;
 # - choose AdamW's implementation for any groups, device and dtype, refusing what torch refuses.
 #
-# **Estimated time:** 60 minutes. Run the cells from top to bottom; exercises say **NOT YET** until you write them.
+# **Estimated time:** 70 minutes. Run the cells from top to bottom; exercises say **NOT YET** until you write them.
 
 # %%
 import torch

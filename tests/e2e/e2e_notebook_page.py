@@ -264,14 +264,18 @@ def panel_image_digest(page: Page) -> str:
     return hashlib.sha256(bytes(payload)).hexdigest() if payload else ""
 
 
+def shows_a_panel(page: Page) -> bool:
+    """Whether the page shows a panel: a widget output with an image and a control."""
+    return page.evaluate(f"() => {{ {_FIRST_PANEL_JS} return !!panelNode; }}")
+
+
 def move_first_control(page: Page, timeout_s: float = 20.0) -> ControlMove:
     """Move one control of the first panel as a learner would, and wait for its image to change.
 
     Prefers a slider (focus its handle, press ArrowRight, or ArrowLeft at the maximum), then a
     checkbox, a toggle button, a dropdown (next option).
     """
-    has_panel = page.evaluate(f"() => {{ {_FIRST_PANEL_JS} return !!panelNode; }}")
-    if not has_panel:
+    if not shows_a_panel(page):
         raise LookupError("the notebook shows no panel (a widget output with an image and a control)")
     before = panel_image_digest(page)
     panel = (
