@@ -16,18 +16,15 @@ import torch
 from torch import nn
 
 from xtlab.course import Case, LearnerCodeFailed, Verdict, call, case_failed, describe
+from xtlab.labs.optimizer_groups.timing import IMPLEMENTATIONS
 
 # torch/utils/_foreach_utils.py, _get_fused_kernels_supported_devices() (2.13), without the custom backend's name
 FUSED_DEVICES = ("mps", "cuda", "xpu", "hpu", "cpu", "mtia")
 # torch/utils/_foreach_utils.py, _get_foreach_kernels_supported_devices() (2.13): the devices with foreach kernels;
 # torch/optim/optimizer.py, _default_to_fused_or_foreach() picks foreach only when every stepped tensor is on one
 FOREACH_DEVICES = ("cuda", "xpu", "mtia")
-# what one would pass to torch.optim.AdamW for each implementation (the lab's timing uses the same flags)
-CHOICES: dict[str, dict[str, bool]] = {
-    "for-loop": {"foreach": False, "fused": False},
-    "foreach": {"foreach": True, "fused": False},
-    "fused": {"fused": True},
-}
+# what one would pass to torch.optim.AdamW for each implementation: the flags the lab's timing uses
+CHOICES = IMPLEMENTATIONS
 
 
 @dataclass(frozen=True)
