@@ -102,6 +102,17 @@ def test_the_lock_pins_every_runtime_and_lab_dependency_within_pyproject():
     assert all(version.local is None for version in pins.values()), "the package index has no local (+cpu) builds"
 
 
+def test_the_lock_pins_nbgitpuller_for_the_class_link():
+    # deploy/z2jh-values.yaml opens every student's server on an nbgitpuller link: an image without it answers 404
+    hub = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["hub"]
+    assert binder_lock.image_extras() == [line for line in hub if line.startswith("nbgitpuller")]
+    requirement = Requirement(binder_lock.image_extras()[0])
+    pins = lock_pins()
+    assert "nbgitpuller" in pins, "binder/requirements.txt does not pin nbgitpuller: run make binder-lock"
+    assert requirement.specifier.contains(str(pins["nbgitpuller"])), f"{requirement} but the lock pins {pins}"
+    assert "jupyterhub" not in pins, "the image builder and the chart bring JupyterHub; the lock must not pin another"
+
+
 def test_lock_lines_drop_the_project_and_refuse_unpinned_packages():
     assert binder_lock.lock_lines(["b==2", "xtlab==0.1.0", "-e /repo", "A==1"]) == ["A==1", "b==2"]
     assert binder_lock.lock_lines(["torch==2.13.0+cpu"]) == ["torch==2.13.0"]
