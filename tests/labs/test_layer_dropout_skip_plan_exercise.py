@@ -111,3 +111,21 @@ def test_a_rank_imports_the_plan_module_without_x_transformers_or_matplotlib():
             "print(sorted(m for m in ('x_transformers', 'matplotlib', 'ipywidgets') if m in sys.modules))")
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert found.stdout.strip() == "[]"  # what makes the two-rank cell cost about 1.5 s instead of 5 s
+
+
+def test_a_plan_salted_by_hash_is_caught_in_fresh_processes_though_forked_ranks_agree():
+    def salted(seed, step, num_blocks, p):  # shipped as source, as a notebook cell's plan is
+        return list(np.random.default_rng(hash((str(seed), step)) % 2**63).random(num_blocks) < p)
+
+    verdict = plan.check_skip_plan(salted)
+    assert verdict.status == TRY_AGAIN and "PYTHONHASHSEED" in str(verdict), verdict
+    across = plan.plan_across_ranks(salted, steps=4)  # forked from one server: one hash seed, so they agree
+    assert across.agreed_steps == 4
+
+
+def test_only_a_plan_that_mentions_hash_pays_for_fresh_processes(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a fresh process was started")
+
+    monkeypatch.setattr(plan.subprocess, "Popen", refuse)
+    assert plan.check_skip_plan(plan.reference_skip_plan).passed

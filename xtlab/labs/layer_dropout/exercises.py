@@ -69,6 +69,7 @@ EXERCISES = ExerciseSet(
             Mistake("the rank mixed in (os.environ['RANK'])", plan.mixes_in_the_rank, "must not depend on the rank"),
             Mistake("the process id mixed in", plan.mixes_in_the_process_id, "os.getpid()"),
             Mistake("a counter kept between calls", plan.counts_its_own_calls, "keeps state between calls"),
+            Mistake("hash() of a string: salted per process", plan.hashes_a_string, "PYTHONHASHSEED"),
         ),
     ),
 )

@@ -11,7 +11,9 @@ digits): it watches the global generators (torch, Python, NumPy) during each cal
 arguments after reseeding them, calls again as another process would (another process id and ``RANK``), and then
 tests the plan statistically over 2000 hidden steps: each block's skip frequency, two neighbouring blocks skipping
 together, the same step under two seeds, within a bound the verdict states; it also looks for (seed, step) pairs
-that share a plan, such as ``seed + step``.
+that share a plan, such as ``seed + step``. A plan whose source uses ``hash`` is finally run in two freshly started
+Python processes with different ``PYTHONHASHSEED`` (as torchrun starts its ranks): ``hash()`` of a string differs
+between them, while the ranks the notebook forks share it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import math
 import os
 import pickle
 import random
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,6 +40,7 @@ from xtlab.course import Case, LearnerCodeFailed, Verdict, call, case_failed, de
 STEPS = 2000  # hidden steps of the statistical checks
 BOUND_SIGMAS = 5.0  # a count may be this many binomial standard deviations from its expectation
 PAIRS = 50  # (seed + 1, step) against (seed, step + 1): how many pairs the collision check compares
+FRESH_PROCESS_TIMEOUT_S = 30.0  # two fresh Pythons import torch (about 2 s each here) and run the plan
 
 
 @dataclass(frozen=True)
@@ -248,6 +253,9 @@ def check_skip_plan(skip_plan: Callable) -> Verdict:
                                                          setting.argument()))
         if failed is not None:
             return failed
+    failed = _fresh_process_problem(skip_plan, cases[0])
+    if failed is not None:
+        return failed
     return Verdict.make_pass(
         f"skip_plan is right on {len(cases)} hidden settings (1 to 12 blocks, p = 0 and 1, a per-block list): it "
         "drew from no global generator, gave the same plan after they were reseeded, on a second call and as "
@@ -255,6 +263,54 @@ def check_skip_plan(skip_plan: Callable) -> Verdict:
         f"blocks skipping together and the same step under two seeds were within {BOUND_SIGMAS:g} binomial standard "
         "deviations of independent skips with probability p, and no (seed, step) pair shared its plan with its "
         "neighbour's.")
+
+
+_FRESH_PLAN = """
+import json, pickle, sys
+from xtlab.labs.layer_dropout.skip_plan_exercise import _as_plan, _load
+answer, calls = pickle.load(sys.stdin.buffer)
+plan = _load(answer)
+print(json.dumps([_as_plan(plan(*args), args[2]) for args in calls]))
+"""
+
+
+def _fresh_process_problem(skip_plan: Callable, case: Case) -> Verdict | None:
+    """Only for a plan whose source mentions ``hash``: its plans in two fresh processes with different
+    ``PYTHONHASHSEED`` must agree (forked ranks, like the notebook's, inherit one hash seed and cannot tell)."""
+    try:
+        answer = _shipped(skip_plan)
+        source = inspect.getsource(skip_plan)
+    except (OSError, TypeError, ValueError):
+        return None  # no source to read: the in-process checks above are all there is
+    if "hash" not in source:
+        return None
+    setting: _Setting = case.args[0]
+    calls = [(setting.seed, step, setting.num_blocks, setting.argument()) for step in range(12)]
+    payload = pickle.dumps((answer, calls))
+    outputs = []
+    processes = [subprocess.Popen([sys.executable, "-c", _FRESH_PLAN], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env={**os.environ, "PYTHONHASHSEED": str(hash_seed)})
+                 for hash_seed in (1, 2)]
+    try:
+        for process in processes:
+            out, err = process.communicate(payload, timeout=FRESH_PROCESS_TIMEOUT_S)
+            if process.returncode != 0:
+                return None  # it ran in this process; a failure only elsewhere is not what this check is about
+            outputs.append(out.decode())
+    except subprocess.TimeoutExpired:
+        return None
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+    if outputs[0] != outputs[1]:
+        return case_failed(case, "run in two freshly started Python processes (PYTHONHASHSEED 1 and 2), your plan "
+                                 "gave different plans for the same (seed, step): hash() of a str, bytes or tuple "
+                                 "holding them is salted differently in every process",
+                           "torchrun and multi-node launches start each rank as a fresh process: build the seed from "
+                           "the integers themselves (np.random.default_rng([seed, step])), or hashlib if you need a "
+                           "digest")
+    return None
 
 
 # --- the reference and the catalogue ----------------------------------------------------------------------------
@@ -334,6 +390,10 @@ def mixes_in_the_rank(seed, step, num_blocks, p):
 
 def mixes_in_the_process_id(seed, step, num_blocks, p):
     return _from_generator(seed * 100_003 + step + os.getpid(), num_blocks, p)
+
+
+def hashes_a_string(seed, step, num_blocks, p):
+    return _from_generator(hash(f"{seed}/{step}") % 2**63, num_blocks, p)
 
 
 def _counting_plan() -> Callable:
