@@ -4,8 +4,10 @@ nbgrader's own commands generate, autograde and give feedback on sample submissi
 import importlib.util
 import re
 import sys
+import time
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from xtlab.catalog import LABS
@@ -61,3 +63,25 @@ def test_nbgrader_grades_the_sample_submissions_of_lab_00(tmp_path, capsys):
     assert "classroom: 00_start_here solutions 1/1" in capsys.readouterr().out
     feedback = (tmp_path / "feedback" / "wrong_answer" / "00_start_here" / "00_start_here.html").read_text()
     assert "TRY AGAIN" in feedback
+
+    # an answer that never returns: the checker's own time limit ends it inside nbgrader's executor (whose cell
+    # timeout, 600 s, is far beyond), so the submission is graded, at zero, instead of hanging the autograder
+    submission = nbformat.read(tmp_path / "source" / "00_start_here" / "00_start_here.ipynb", as_version=4)
+    cell = next(cell for cell in submission.cells if "### BEGIN SOLUTION" in cell.source)
+    cell.source = "def chance_every_block_runs(num_blocks, p):\n    while True:\n        pass"
+    folder = tmp_path / "submitted" / "endless" / "00_start_here"
+    folder.mkdir(parents=True)
+    nbformat.write(submission, folder / "00_start_here.ipynb")
+    CLASSROOM._nbgrader(tmp_path, "db", "student", "add", "endless", force=False)
+    started = time.monotonic()
+    CLASSROOM._nbgrader(tmp_path, "autograde", "00_start_here", "--student", "endless")
+    seconds = time.monotonic() - started
+    graded = nbformat.read(tmp_path / "autograded" / "endless" / "00_start_here" / "00_start_here.ipynb",
+                           as_version=4)
+    outputs = "".join(str(output) for cell in graded.cells for output in cell.get("outputs", []))
+    assert "TRY AGAIN" in outputs and "did not finish" in outputs, outputs[-2000:]
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{tmp_path}/gradebook.db") as gradebook:
+        assert gradebook.find_submission("00_start_here", "endless").score == 0.0
+    assert seconds < 120, f"autograding an endless answer took {seconds:.0f} s"
