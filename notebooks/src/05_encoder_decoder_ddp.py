@@ -17,6 +17,8 @@
 # - tell, for a given model and DDP setting, whether training raises an error, hangs, or trains;
 # - say what `find_unused_parameters=True` does to the gradient of a parameter only some ranks used;
 # - write the core of DDP's gradient averaging yourself, on two real ranks;
+# - fix the model so plain DDP trains it, and load a checkpoint saved before the fix, dropping exactly the dead key;
+# - run the same experiments under `torchrun`, the launcher a real (multi-node) job uses;
 # - audit the article's claims with measurements.
 #
 # **Estimated time:** 55 minutes. Run the cells from top to bottom; exercises say **NOT YET** until you write them.
@@ -113,10 +115,11 @@ print(f"the same model without the encoder's to_logits: {fixed_size.total_params
 # DDP keeps one copy of the model per process (*rank*); each rank runs its own batch, and the gradients are
 # averaged across ranks before the optimizer step. DDP does the averaging during the backward pass:
 #
-# - its constructor registers an autograd hook on every trainable parameter; the hook fires when backward has
-#   accumulated that parameter's gradient, and DDP's reducer then counts the parameter as **ready**;
-# - the reducer all-reduces the gradients in a fixed order, fixed when DDP was built, so that every rank joins the
-#   same collectives in the same order (every rank must join each one);
+# - its constructor builds a *reducer*, which groups the gradients into buckets and registers an autograd hook on
+#   every trainable parameter; the hook fires when backward has accumulated that parameter's gradient and marks the
+#   parameter **ready** in its bucket;
+# - when every parameter of a bucket is ready, the bucket is all-reduced; buckets go in an order fixed when DDP was
+#   built, so that every rank joins the same collectives in the same order (every rank must join each one);
 # - at the start of the next forward pass, DDP checks that the previous iteration's reduction finished.
 #
 # A parameter the forward pass never touched never becomes ready. Here is the same kind of hook
@@ -129,9 +132,10 @@ print(f"never ready: {list(readiness.never_ready)}; frozen (no hook at all): {li
 
 # %% [markdown]
 # `find_unused_parameters=True` is DDP's way out. After each forward pass DDP hands the outputs to the reducer
-# (`prepare_for_backward`), which walks the autograd graph from them and marks every parameter it cannot reach as
-# ready straight away; without the flag it passes an empty list and assumes every parameter will be used. Marked
-# lines, from the installed PyTorch:
+# (`prepare_for_backward`), which walks the autograd graph from them and records every parameter it cannot reach;
+# when backward's first hook fires, those are marked ready too, so their buckets can be reduced (they join with
+# zeros). Without the flag it passes an empty list and assumes every parameter will be used. Marked lines, from the
+# installed PyTorch:
 
 # %%
 show_source(DistributedDataParallel._post_forward, emphasize=["prepare_for_backward", "find_unused_parameters"])
@@ -455,14 +459,22 @@ lab.check("attach_reducer", attach_reducer)
 # %% [markdown]
 # **Exercise 3.** `fix_encoder_decoder(model)` receives a *trained* encoder–decoder that still carries the unused
 # encoder `to_logits` (`lab.buggy_trained_model()` builds it, if you want to look). Remove the dead weight without
-# touching anything else and return the model. The checker checks that it computes the same loss, then trains it
-# with real DDP on 2 processes with `find_unused_parameters=False`.
+# touching anything else and return the model. A model that is already fixed (your function's own output, or one
+# built without the bug, whose encoder holds `to_logits = None`) must come back unchanged, without an error: a
+# loading script may call the fix on every model it meets. The fix is judged by its outcome:
+#
+# - (a) real DDP on 2 processes with `find_unused_parameters=False` trains the fixed model;
+# - (b) the decoder's logits are the unfixed model's, on the batch of section 1's task and on a hidden batch of
+#   another shape with a padded source;
+# - (c) the fixed model's checkpoint is the pre-fix one less exactly `encoder.to_logits.weight`, so a checkpoint
+#   saved before the fix still loads (exercise 4);
+# - (d) every other parameter is untouched, and a second fix changes nothing.
 
 
 # %%
 def fix_encoder_decoder(model):
     ### BEGIN SOLUTION
-    del model.encoder.to_logits
+    model.encoder.to_logits = None  # as the encoder is built without the bug: a no-op on a fixed model
     return model
     ### END SOLUTION
 
@@ -471,7 +483,49 @@ def fix_encoder_decoder(model):
 lab.check("fix_encoder_decoder", fix_encoder_decoder)
 
 # %% [markdown]
-# **Exercise 4.** A decoder with real layer dropout (`p = 0.3`, depth 2) must train under DDP. Choose the settings:
+# **Exercise 4.** Checkpoints saved before the fix hold `encoder.to_logits.weight`; the fixed model has no such
+# key, so `load_state_dict` refuses them. `load_before_fix(model, state_dict)` loads one into the fixed model with
+# an explicit handling of that key: it drops exactly `encoder.to_logits.weight` when the checkpoint has it, loads
+# everything else strictly, and returns the list of the keys it dropped (`[]` for a checkpoint saved after the fix).
+# Any other unexpected or missing key means the checkpoint is not this model's: raise a `ValueError` naming it,
+# before anything is loaded, so the model is never left half-loaded. Leave the caller's `state_dict` as it was.
+# The checker loads four hidden checkpoints: saved before the fix, saved after it, one with a stray key and one
+# without a decoder weight. First, what `load_state_dict` itself does with the pre-fix checkpoint, at each `strict`:
+
+# %%
+pre_fix = lab.buggy_trained_model().state_dict()
+demo = lab.build_seq2seq_model()
+try:
+    demo.load_state_dict(pre_fix)
+except RuntimeError as err:
+    print(f"strict=True raised {type(err).__name__}: {err}")
+copied = torch.equal(demo.decoder.to_logits.weight, pre_fix["decoder.to_logits.weight"])
+print(f"after that error, the decoder's to_logits holds the checkpoint's weight: {copied}")
+keys = lab.build_seq2seq_model().load_state_dict(pre_fix, strict=False)
+print(f"strict=False raised nothing and returned unexpected {keys.unexpected_keys}, missing {keys.missing_keys}")
+
+
+# %%
+def load_before_fix(model, state_dict):
+    ### BEGIN SOLUTION
+    state = dict(state_dict)
+    dropped = [key for key in ["encoder.to_logits.weight"] if key in state]
+    for key in dropped:
+        del state[key]
+    expected = set(model.state_dict())
+    unexpected, missing = sorted(set(state) - expected), sorted(expected - set(state))
+    if unexpected or missing:
+        raise ValueError(f"checkpoint does not match the model: unexpected keys {unexpected}, missing keys {missing}")
+    model.load_state_dict(state)
+    return dropped
+    ### END SOLUTION
+
+
+# %%
+lab.check("load_before_fix", load_before_fix)
+
+# %% [markdown]
+# **Exercise 5.** A decoder with real layer dropout (`p = 0.3`, depth 2) must train under DDP. Choose the settings:
 # `find_unused_parameters`, `static_graph`, and `same_skips_on_every_rank` (seed the skip draws alike on every
 # rank). The checker trains with your choice for 4 steps on 2 real processes; its verdict is the run that justifies
 # (or refutes) it. You can try a choice yourself first, e.g.
@@ -489,7 +543,24 @@ def ddp_settings_for_layer_dropout():
 lab.check("ddp_settings_for_layer_dropout", ddp_settings_for_layer_dropout)
 
 # %% [markdown]
+# ## 8. The same runs under the real launcher
+#
+# The notebook's runner starts its processes itself. A real job is started by `torchrun` (the same program as
+# `python -m torch.distributed.run`), which gives each process its rank in the environment. Each DDP experiment of
+# this lab also runs that way, through the same per-rank function and the same report: rank 0 prints the lines you
+# saw above (only the durations differ). From a shell in the course folder:
+
+# %%
+for experiment in ("encoder_keeps_logits", "encoder_fixed", "reducer"):
+    print(lab.torchrun_command(experiment))
+print(f"every experiment: {', '.join(lab.torchrun_experiments())}")
+
+# %% [markdown]
+# `reducer` runs the reference `attach_reducer` on the exercise's hidden cases; add `--answer module:function` to
+# run yours from a file. `--standalone` picks a free port on this machine; on several machines, replace it by
+# `--nnodes N --rdzv-backend c10d --rdzv-endpoint HOST:PORT` and start the same command on each.
+#
 # ## Next
 #
-# This is the last lab. Go back to `00_start_here.ipynb` for the map, or open any lab again and break something
-# else.
+# Lab 06 (`06_audit.ipynb`) turns this lab's instruments (the finder, the DDP step) and those of the other labs into
+# one report card for models you did not write. Go back to `00_start_here.ipynb` for the map.

@@ -18,11 +18,13 @@ from xtlab.labs.encoder_decoder_ddp.experiments import (
     train_seq2seq,
     wasted_by_encoder_logits,
 )
+from xtlab.labs.encoder_decoder_ddp.fix_exercise import buggy_trained_model
 from xtlab.labs.encoder_decoder_ddp.gradient_average import compare_gradient_average
 from xtlab.labs.encoder_decoder_ddp.launch import full_message, run_scenarios
 from xtlab.labs.encoder_decoder_ddp.library_check import compare_with_library
 from xtlab.labs.encoder_decoder_ddp.notebook_runs import notebook_scenarios
 from xtlab.labs.encoder_decoder_ddp.readiness import ready_parameters
+from xtlab.labs.encoder_decoder_ddp.torchrun_entry import experiments, torchrun_command
 
 ROOT = Path(__file__).resolve().parents[2]
 EDITIONS = [ROOT / "notebooks" / "05_encoder_decoder_ddp.ipynb", ROOT / "solutions" / "05_encoder_decoder_ddp.ipynb"]
@@ -56,7 +58,7 @@ def test_notebook_defines_only_exercise_answers():
                      if cell["cell_type"] == "code")
     defined = [line.split("(")[0].removeprefix("def ") for line in code.splitlines() if line.startswith("def ")]
     assert defined == ["show_unused", "show_layer_dropout_runs", "show_gradient_ratios", "unused_parameter_names",
-                       "attach_reducer", "fix_encoder_decoder", "ddp_settings_for_layer_dropout"]
+                       "attach_reducer", "fix_encoder_decoder", "load_before_fix", "ddp_settings_for_layer_dropout"]
     assert "class " not in code
 
 
@@ -156,3 +158,39 @@ def assert_in_solutions_only(stored: list[str], text: str) -> None:
     """The audit's verdicts show in the solutions edition only (the learner commits first)."""
     for path, edition in zip(EDITIONS, stored, strict=True):
         assert (masked(text) in edition) == (path.parent.name == "solutions"), f"{path.parent.name}: {text!r}"
+
+
+def test_loading_a_pre_fix_checkpoint_at_each_strict(stored):
+    import torch
+
+    pre_fix = buggy_trained_model().state_dict()
+    demo = build_seq2seq_model()
+    with pytest.raises(RuntimeError) as raised:
+        demo.load_state_dict(pre_fix)
+    # the full message names the key; strict=True raises only after copying every tensor it could match
+    assert '"encoder.to_logits.weight"' in str(raised.value)
+    assert_in_every_edition(stored, f"strict=True raised RuntimeError: {raised.value}")
+    assert torch.equal(demo.decoder.to_logits.weight, pre_fix["decoder.to_logits.weight"])
+    assert_in_every_edition(stored, "after that error, the decoder's to_logits holds the checkpoint's weight: True")
+    keys = build_seq2seq_model().load_state_dict(pre_fix, strict=False)
+    assert_in_every_edition(stored, f"strict=False raised nothing and returned unexpected {keys.unexpected_keys}, "
+                                    f"missing {keys.missing_keys}")
+
+
+def test_the_torchrun_commands_are_shown(stored):
+    for experiment in ("encoder_keeps_logits", "encoder_fixed", "reducer"):
+        assert_in_every_edition(stored, torchrun_command(experiment) + "\n")
+    assert_in_every_edition(stored, f"every experiment: {', '.join(experiments())}")
+
+
+def test_prose_says_what_ddp_does_and_where_the_course_goes_next():
+    for path in EDITIONS:
+        prose = notebook_text.prose_of(path)
+        # DDP's autograd hooks mark a parameter ready, per bucket; buckets are reduced in a fixed order
+        assert "marks the\n  parameter **ready** in its bucket" in prose and "counts the parameter as" not in prose
+        assert "when every parameter of a bucket is ready, the bucket is all-reduced" in prose
+        assert "straight away" not in prose  # unused parameters are marked ready at backward's first hook
+        # INFO, measured above, already names the parameter: the prose asks for INFO, not DETAIL
+        assert "The run `encoder_keeps_logits_info` sets `INFO` in each rank" in prose
+        assert "This is the last lab" not in prose and "Lab 06 (`06_audit.ipynb`)" in prose
+        assert "(a) real DDP on 2 processes with `find_unused_parameters=False` trains the fixed model" in prose

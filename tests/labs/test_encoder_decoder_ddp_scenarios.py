@@ -195,8 +195,9 @@ def test_scenarios_build_on_the_cpu_whatever_the_default_device():
 
 
 def test_the_fix_exercise_hands_over_a_cpu_model_whatever_the_default_device():
-    from xtlab.labs.encoder_decoder_ddp.fix_exercise import _batch, buggy_trained_model
+    from xtlab.labs.encoder_decoder_ddp.fix_exercise import _batches, buggy_trained_model, fixed_trained_model
 
     with torch.device("meta"):
-        model, batch = buggy_trained_model(), _batch()
-    assert {p.device.type for p in model.parameters()} == {"cpu"} and batch.src.device.type == "cpu"
+        models, batches = (buggy_trained_model(), fixed_trained_model()), _batches()
+    assert {p.device.type for model in models for p in model.parameters()} == {"cpu"}
+    assert {t.device.type for batch in batches.values() for t in batch if t is not None} == {"cpu"}

@@ -3,6 +3,11 @@
 
 The notebook imports this package as ``lab``; every name it uses is listed here."""
 
+from xtlab.labs.encoder_decoder_ddp.checkpoint_exercise import (
+    CHECKPOINT_EXERCISE,
+    check_load_before_fix,
+    load_reference,
+)
 from xtlab.labs.encoder_decoder_ddp.ddp_panel import (
     MODELS,
     STATUS_COLORS,
@@ -33,10 +38,13 @@ from xtlab.labs.encoder_decoder_ddp.finder_exercise import (
 )
 from xtlab.labs.encoder_decoder_ddp.fix_exercise import (
     BUGGY_SEED,
+    DEAD_KEYS,
     FIX_EXERCISE,
     buggy_trained_model,
     check_fix_encoder_decoder,
+    decoder_logits,
     fix_reference,
+    fixed_trained_model,
 )
 from xtlab.labs.encoder_decoder_ddp.gradient_average import GradientAverage, GradientRow, compare_gradient_average
 from xtlab.labs.encoder_decoder_ddp.launch import (
@@ -102,6 +110,13 @@ from xtlab.labs.encoder_decoder_ddp.settings_exercise import (
     SETTINGS_EXERCISE,
     check_ddp_settings_for_layer_dropout,
     settings_scenario,
+)
+from xtlab.labs.encoder_decoder_ddp.torchrun_entry import (
+    experiments as torchrun_experiments,
+)
+from xtlab.labs.encoder_decoder_ddp.torchrun_entry import (
+    run_with_notebook_runner,
+    torchrun_command,
 )
 from xtlab.labs.encoder_decoder_ddp.waste_panel import (
     CURVE_VOCABS,

@@ -244,13 +244,20 @@ def run_scenarios(scenarios, *, world_size: int = 2, timeout_s: float | None = N
     check_number("timeout_s", timeout_s, minimum=1.0)
     run = ddp_runner.run_distributed(run_scenarios_on_rank, world_size, args=(scenarios,), timeout_s=timeout_s,
                                      backend="gloo")
+    per_rank = [(result.rank, result.value if result.ok else None, result.error) for result in run.ranks]
+    return scenario_runs(scenarios, per_rank, run.seconds)
+
+
+def scenario_runs(scenarios: Sequence[DDPScenario], per_rank: Sequence[tuple[int, list | None, str]],
+                  seconds: float) -> ScenarioRuns:
+    """The reports of one launch from what each rank's :func:`run_scenarios_on_rank` returned: ``per_rank`` holds
+    ``(rank, outcomes or None, error)``; whichever launcher started the ranks (xtlab's DDP runner, torchrun)."""
     reports = []
     for index, scenario in enumerate(scenarios):
         ranks, outcomes = [], []
-        for result in run.ranks:
-            values = result.value if result.ok else None
+        for rank, values, error in per_rank:
             outcome = values[index] if values is not None and index < len(values) else None
             outcomes.append(outcome)
-            ranks.append(_rank_report(outcome) if outcome is not None else _stopped(result.rank, result.error))
+            ranks.append(_rank_report(outcome) if outcome is not None else _stopped(rank, error))
         reports.append(ScenarioReport(index + 1, len(scenarios), scenario, tuple(ranks), tuple(outcomes)))
-    return ScenarioRuns(tuple(reports), run.seconds)
+    return ScenarioRuns(tuple(reports), seconds)

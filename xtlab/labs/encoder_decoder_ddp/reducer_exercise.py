@@ -305,17 +305,26 @@ def check_attach_reducer(attach_reducer: Callable) -> Verdict:
         first = next(iter(run.errors.items()))
         return Verdict.make_try_again(f"rank {first[0]} did not finish the cases: {first[1].strip()[-400:]}",
                                       "run attach_reducer on a small model in a cell first")
-    per_case = list(zip(*(rank.value for rank in run.ranks), strict=True))
+    return judge_reducer_runs([rank.value for rank in run.ranks])
+
+
+def judge_reducer_runs(per_rank: list[list[dict]]) -> Verdict:
+    """The verdict on what :func:`run_reducer_cases_on_rank` returned on each rank (``per_rank[rank]``), whichever
+    launcher started the ranks (xtlab's DDP runner, torchrun)."""
+    per_case = list(zip(*per_rank, strict=True))
+    if not per_case:
+        return Verdict.make_try_again("no rank returned a result",
+                                      "run attach_reducer on a small model in a cell first")
     if "load_error" in per_case[0][0]:
         return Verdict.make_try_again(f"your attach_reducer could not be defined in a rank: "
                                       f"{per_case[0][0]['load_error']}",
                                       "write everything inside attach_reducer (the ranks get its source only); "
                                       "torch and dist (torch.distributed) are there")
-    for reducer_case, per_rank in zip(CASES, per_case, strict=True):
+    for reducer_case, results in zip(CASES, per_case, strict=True):
         case = Case(reducer_case.setting)
-        per_rank = list(per_rank)
-        for problem in (_rank_error(case, per_rank), _names_problem(case, per_rank),
-                        _values_problem(case, reducer_case, per_rank)):
+        results = list(results)
+        for problem in (_rank_error(case, results), _names_problem(case, results),
+                        _values_problem(case, reducer_case, results)):
             if problem is not None:
                 return problem
     calls = sum(result["calls"] for result in per_case[0])
