@@ -12,6 +12,7 @@ from tests.labs import notebook_text
 from xtlab.course import FAILS, HOLDS, UNSTATED
 from xtlab.diagnostics import find_unused_parameters
 from xtlab.labs.encoder_decoder_ddp.experiments import (
+    autograd_graph_size,
     build_seq2seq_model,
     seq2seq_batch,
     seq2seq_loss,
@@ -194,3 +195,14 @@ def test_prose_says_what_ddp_does_and_where_the_course_goes_next():
         assert "The run `encoder_keeps_logits_info` sets `INFO` in each rank" in prose
         assert "This is the last lab" not in prose and "Lab 06 (`06_audit.ipynb`)" in prose
         assert "(a) real DDP on 2 processes with `find_unused_parameters=False` trains the fixed model" in prose
+
+
+def test_claim_3_does_not_hold_and_the_flags_cost_is_counted(runs, stored):
+    nodes = autograd_graph_size(seq2seq_loss(build_seq2seq_model(encoder_keeps_logits=True), seq2seq_batch()))
+    assert nodes > 100  # every op of the forward, searched once per step
+    assert_in_every_edition(stored, f"DDP walks the autograd graph after every forward: {nodes} nodes for one batch "
+                                    f"of this model; with False, none")
+    assert runs["encoder_keeps_logits_find_unused"].ok
+    assert_in_solutions_only(stored, "3. [does not hold] PyTorch DDP requires every parameter")
+    assert_in_solutions_only(stored, f"a walk of the whole autograd graph after every forward, {nodes} nodes per "
+                                     f"step for this model, none at False")

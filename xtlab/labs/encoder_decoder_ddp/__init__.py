@@ -22,6 +22,7 @@ from xtlab.labs.encoder_decoder_ddp.experiments import (
     SEQ_LENGTH,
     Seq2SeqRun,
     WasteReport,
+    autograd_graph_size,
     build_seq2seq_model,
     build_shape_only,
     encoder_unused_parameters,

@@ -121,6 +121,20 @@ def seq2seq_batch(batch_size: int = 4, seed: int = 0,
     return batch.src, batch.tgt
 
 
+def autograd_graph_size(output: torch.Tensor) -> int:
+    """The autograd nodes reachable from ``output``'s ``grad_fn`` (one ``AccumulateGrad`` per parameter used
+    included): the graph DDP's reducer walks after every forward when ``find_unused_parameters=True``
+    (``prepare_for_backward`` searches it for the parameters it cannot reach), and never walks without the flag."""
+    seen, stack = set(), [output.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return len(seen)
+
+
 def encoder_unused_parameters(encoder_keeps_logits: bool, dim: int = 32) -> list[UnusedParameter]:
     """Run the unused-parameter finder on the lab's model, with or without the bug."""
     with one_cpu_thread():
