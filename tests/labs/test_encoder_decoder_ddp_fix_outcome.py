@@ -30,10 +30,34 @@ def test_every_wrong_fix_is_told_which_criterion_it_breaks_or_hides(mistake):
     assert any(criterion in str(verdict) for criterion in CRITERIA), str(verdict)
 
 
-def test_find_unused_parameters_as_the_fix_is_said_to_hide_the_weight_at_a_per_step_cost():
-    flag = next(m for m in FIX_EXERCISE.mistakes if "find_unused_parameters" in m.description)
-    text = str(FIX_EXERCISE.check(flag.answer))
+@pytest.mark.parametrize("flagged", [m for m in FIX_EXERCISE.mistakes if "find_unused_parameters" in m.description],
+                         ids=lambda m: m.description)
+def test_find_unused_parameters_as_the_fix_is_said_to_hide_the_weight_at_a_per_step_cost(flagged):
+    text = str(FIX_EXERCISE.check(flagged.answer))
     assert "hides the unused weight" in text and "per-step cost" in text and "(a)" in text and "(c)" in text
+
+
+class _DecoderThatNeverReturns(torch.nn.Module):
+    def forward(self, *args, **kwargs):
+        while True:
+            pass
+
+
+def _hangs_the_decoder(model):
+    model.encoder.to_logits = None
+    model.decoder = _DecoderThatNeverReturns()
+    return model
+
+
+def test_a_fixed_model_that_never_computes_gets_a_verdict_in_time():
+    import dataclasses
+    import time
+
+    quick = dataclasses.replace(FIX_EXERCISE, time_limit_s=0.5, check_time_limit_s=3.0)
+    start = time.perf_counter()
+    verdict = quick.check(_hangs_the_decoder)
+    assert verdict.status == TRY_AGAIN and "(b)" in str(verdict) and "did not finish" in str(verdict)
+    assert time.perf_counter() - start < 6.0
 
 
 def test_the_reference_is_idempotent_and_touches_nothing_else():

@@ -72,11 +72,22 @@ def _learner_logits(model, src, tgt, mask):
                                 "head") from None
 
 
+def _asks_for_the_flag(fixed: nn.Module) -> str | None:
+    """``model.find_unused_parameters = True``, or DDP keyword arguments kept on the model that ask for it."""
+    for name, value in vars(fixed).items():
+        if name == "find_unused_parameters" and value is True:
+            return f"the attribute {name}=True"
+        if isinstance(value, dict) and value.get("find_unused_parameters") is True:
+            return f"the attribute {name}={{'find_unused_parameters': True, ...}}"
+    return None
+
+
 def _leftover(fixed: nn.Module) -> Verdict | None:
     """A verdict for what the fix left in place of the encoder's head (Identity, an emptied module, a flag)."""
-    if getattr(fixed, "find_unused_parameters", False) is True:
-        return Verdict.make_try_again("the model you returned still holds encoder.to_logits.weight and carries "
-                                      "find_unused_parameters=True", FLAG_HINT)
+    flag = _asks_for_the_flag(fixed)
+    if flag is not None:
+        return Verdict.make_try_again(f"the model you returned carries {flag}, a request for "
+                                      f"find_unused_parameters=True", FLAG_HINT)
     left = getattr(getattr(fixed, "encoder", None), "to_logits", None)
     if isinstance(left, nn.Identity):
         return Verdict.make_try_again("encoder.to_logits is now an nn.Identity: (a), (b) and (c) pass, but (d) the "
@@ -267,6 +278,11 @@ def _asks_ddp_to_find_unused(model):
     return model
 
 
+def _keeps_ddp_kwargs_with_the_flag(model):
+    model.ddp_kwargs = {"find_unused_parameters": True}  # for whoever wraps it in DDP
+    return model
+
+
 def _removes_every_to_logits(model):
     for stack in (model.encoder, model.decoder):
         stack.to_logits = None
@@ -289,6 +305,8 @@ FIX_EXERCISE = Exercise(
         Mistake("deletes the weight, keeps the module", _deletes_the_weight_only, "emptied of its weight"),
         Mistake("swaps the head for nn.Identity", _swaps_in_identity, "nn.Identity"),
         Mistake("sets find_unused_parameters=True as the fix", _asks_ddp_to_find_unused, "hides the unused weight"),
+        Mistake("keeps DDP keyword arguments asking for find_unused_parameters", _keeps_ddp_kwargs_with_the_flag,
+                "a request for find_unused_parameters=True"),
         Mistake("deletes the module without checking (fails on a fixed model)", _deletes_the_module,
                 "applied a second time"),
         Mistake("removes the decoder's to_logits too", _removes_every_to_logits, "no longer computes the decoder's"),
