@@ -1,4 +1,4 @@
-"""Exercise: load a checkpoint saved before the fix into the fixed model, with an explicit handling of the dead key.
+"""Exercise 4: load a checkpoint saved before the fix into the fixed model, handling the dead key explicitly.
 
 ``load_before_fix(model, state_dict)`` drops exactly the known dead key(s) (``DEAD_KEYS``: the encoder's
 ``to_logits.weight``) when present, loads everything else strictly, and returns the keys it dropped. Any other

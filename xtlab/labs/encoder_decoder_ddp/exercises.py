@@ -1,7 +1,7 @@
-"""Lab 05 exercises: an unused-parameter finder for any module and batch; the core of DDP's gradient averaging
-(a reducer, on 2 real gloo ranks); fix the encoder–decoder so real DDP trains it; choose the DDP settings for layer
-dropout. The reducer, the fix and the settings are judged by real 2-process runs; loading a checkpoint saved before
-the fix is judged on one process."""
+"""Lab 05 exercises, in the notebook's order: an unused-parameter finder for any module and batch; the core of DDP's
+gradient averaging (a reducer, on 2 real gloo ranks); fix the encoder–decoder so real DDP trains it; load a
+checkpoint saved before the fix; choose the DDP settings for layer dropout. The reducer, the fix and the settings
+are judged by real 2-process runs; loading a checkpoint is judged on one process."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Exercise: fix a trained encoder–decoder that carries the unused encoder ``to_logits``, judged by outcome.
+"""Exercise 3: fix a trained encoder–decoder that carries the unused encoder ``to_logits``, judged by outcome.
 
 A fix must (a) let plain DDP (2 real processes, ``find_unused_parameters=False``) train the model, (b) keep the
 decoder's logits equal to the unfixed model's (on the notebook's batch and on a hidden one of another shape, with a

@@ -1,4 +1,4 @@
-"""Exercise 3: choose DDP's settings for an encoder–decoder with decoder layer dropout; the checker runs them on
+"""Exercise 5: choose DDP's settings for an encoder–decoder with decoder layer dropout; the checker runs them on
 2 real processes, with real layer-dropout draws, and the run is the justification."""
 
 from __future__ import annotations
