@@ -279,6 +279,59 @@ lab.plot_reload_gap(fsdp)
 # the last key, and the model that is evaluated is not the model that was trained. `TiedLinear` trained one weight,
 # saved one tensor and reloads to the same validation loss.
 #
+# ## Exercise 1: a grouping that keeps the tie
+#
+# `fully_shard(module, mesh=mesh)` puts the parameters of `module` that no earlier call took into one group;
+# `fully_shard([a, b], mesh=mesh)` makes one group of two modules; the call on the whole model (the root) comes
+# last and takes everything left. Here is the grouping the table above calls "a group each", as a function of the
+# model and the mesh:
+
+# %%
+from torch.distributed.fsdp import fully_shard
+
+show_source(lab.shard_separately, emphasize=["fully_shard(model.token_emb", "fully_shard(model.to_logits"])
+
+# %% [markdown]
+# What it does on this lab's two tied models, each on two gloo ranks (the exercise's check runs the same stages:
+# shard, forward and backward, every gradient against the tied model's without FSDP, an AdamW step, the saved
+# state dict):
+
+# %%
+for outcome in lab.grouping_outcomes(lab.shard_separately):
+    print(outcome.line())
+
+# %% [markdown]
+# Write `shard_tied_model(model, mesh)`: the `fully_shard(..., mesh=mesh)` calls for a tied model built on the
+# CPU, whose head `model.to_logits` is either an `nn.Linear` holding the embedding's weight (with or without a
+# bias) or a `TiedLinear`. On every rank the embedding and the head must keep one Parameter, both gradients must
+# reach it, and the saved state dict must load into a tied model. What the function returns is not used.
+#
+# Two facts about the model: FSDP gathers a group's weights when one of its modules is **called**, and xtlab's
+# `Decoder` calls each block's `norm` and `fn`, never the `Block` itself. The check sends your function's source
+# to two real gloo processes (`torch`, `nn`, `dist` and `fully_shard` are defined there) and runs hidden models
+# the notebook does not show: other depths and vocabularies, a head with a bias, xtlab's `TiedLinear` with its
+# scale. `lab.grouping_outcomes(shard_tied_model)` runs your function on the two models above.
+
+
+# %%
+def shard_tied_model(model, mesh):
+    ### BEGIN SOLUTION
+    for block in model.attn_layers.layers:
+        fully_shard(block.fn, mesh=mesh)  # the Decoder calls block.norm and block.fn, never the Block
+    fully_shard([model.token_emb, model.to_logits], mesh=mesh)  # one group for both users of the tied weight
+    fully_shard(model, mesh=mesh)  # the root last: it takes every parameter no inner group took
+    ### END SOLUTION
+
+
+# %%
+grouping_check = lab.check("shard_tied_model", shard_tied_model)
+grouping_check
+
+# %% [markdown]
+# A single `fully_shard(model, mesh=mesh)` is a correct answer too (the table's root-group rows): one group for
+# everything keeps the tie. Groups per block let each rank gather one block's weights at a time, which is why
+# large models use them; the tied weight then needs one group for both of its users.
+#
 # ## 6. Safe checkpoints
 #
 # `xtlab.diagnostics.checkpoints` writes safetensors with a tied weight stored once, and refuses a checkpoint whose
@@ -417,7 +470,7 @@ audit_question.reveal(ArticleAudit("003", (
 )))
 
 # %% [markdown]
-# ## Exercise 1: build `TiedLinear`, all of it
+# ## Exercise 2: build `TiedLinear`, all of it
 #
 # Write the class `TiedLinear(embedding, scale=1.0, bias=False)`:
 #
@@ -471,7 +524,7 @@ lab.check("TiedLinear", TiedLinear)
 show_source(xtlab.model.TiedLinear.__init__, emphasize=["self._tied"])
 
 # %% [markdown]
-# ## Exercise 2: a tie detector by shared storage
+# ## Exercise 3: a tie detector by shared storage
 #
 # Write `tie_state(a, b)` returning `"tied"`, `"half-tied"` or `"untied"` (section 1). Equal values are not a tie;
 # `tensor.untyped_storage().data_ptr()` is the address of a tensor's memory.
@@ -491,7 +544,7 @@ def tie_state(a, b):
 lab.check("tie_state", tie_state)
 
 # %% [markdown]
-# ## Exercise 3: load a naive-tied checkpoint into a correctly tied model
+# ## Exercise 4: load a naive-tied checkpoint into a correctly tied model
 #
 # Section 5's naive checkpoints hold the tied weight twice, `token_emb.weight` and `to_logits.weight`; a model tied
 # with `TiedLinear` has only `token_emb.weight`, so a plain `load_state_dict` refuses the file. Here is one whose

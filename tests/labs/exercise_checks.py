@@ -10,7 +10,7 @@ from xtlab.course import NOT_YET, PASS, TRY_AGAIN, Exercise
 
 LAB_MODULES = {lab.package: importlib.import_module(f"xtlab.labs.{lab.package}") for lab in LABS}
 # checkers that launch real processes (DDP) take seconds per answer
-LAUNCHING = {"attach_reducer", "fix_encoder_decoder", "ddp_settings_for_layer_dropout"}
+LAUNCHING = {"attach_reducer", "fix_encoder_decoder", "ddp_settings_for_layer_dropout", "shard_tied_model"}
 ALL_EXERCISES = [exercise for module in LAB_MODULES.values() for exercise in module.EXERCISES.values()]
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from tests.labs.notebook_text import prose_of, stored_text_of
 from xtlab.labs.weight_tying.checkpoints import safe_round_trip
+from xtlab.labs.weight_tying.fsdp_exercise import grouping_outcomes, shard_separately
 from xtlab.labs.weight_tying.fsdp_runs import run_fsdp, scenario_lines
 from xtlab.labs.weight_tying.models import STYLES, ModelSize, build_model, tie_keys, tie_verdict
 from xtlab.labs.weight_tying.paths import PATHS, run_path
@@ -41,9 +42,10 @@ def fsdp():
     return report
 
 
-def test_notebook_defines_only_the_three_exercise_answers():
+def test_notebook_defines_only_the_four_exercise_answers():
     source = (ROOT / "notebooks" / "src" / "02_weight_tying.py").read_text()
-    assert re.findall(r"^(?:def|class) (\w+)", source, re.M) == ["TiedLinear", "tie_state", "load_naive_checkpoint"]
+    assert re.findall(r"^(?:def|class) (\w+)", source, re.M) == ["shard_tied_model", "TiedLinear", "tie_state",
+                                                                  "load_naive_checkpoint"]
     assert "from xtlab.labs.weight_tying" not in source
 
 
@@ -192,6 +194,17 @@ def test_naive_checkpoint_shown_diverged(stored_text):
 
 def test_exercises_are_not_yet_in_the_learner_edition_and_pass_in_the_solutions():
     learner, solutions = stored_text_of(EDITIONS[0]), stored_text_of(EDITIONS[1])
-    for name in ("TiedLinear", "tie_state", "load_naive_checkpoint"):
+    for name in ("shard_tied_model", "TiedLinear", "tie_state", "load_naive_checkpoint"):
         assert f"NOT YET: `{name}`" in learner
-    assert solutions.count("PASS: ") == 3
+    assert solutions.count("PASS: ") == 4
+    assert "PASS: 3 hidden tied models on 2 real gloo ranks" in solutions
+
+
+def test_the_breaking_grouping_is_computed_on_two_ranks_and_root_only_is_tied(stored_text, fsdp):
+    for outcome in grouping_outcomes(shard_separately):
+        assert not outcome.keeps_the_tie and outcome.line() in stored_text
+    source = (ROOT / "notebooks" / "src" / "02_weight_tying.py").read_text()
+    assert "lab.grouping_outcomes(lab.shard_separately)" in source
+    # "a single fully_shard(model, mesh=mesh) is a correct answer too (the table's root-group rows)"
+    assert fsdp.scenario("naive, root group").outcome == fsdp.scenario("TiedLinear, root group").outcome == "tied"
+    assert "A single `fully_shard(model, mesh=mesh)` is a correct answer too" in prose_of(EDITIONS[0])

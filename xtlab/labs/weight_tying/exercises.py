@@ -1,5 +1,6 @@
-"""Lab 02 exercises: build ``TiedLinear`` in full, detect a tie by shared storage, and load a naive-tied checkpoint
-into a correctly tied model without picking one of two disagreeing tensors in silence."""
+"""Lab 02 exercises: a ``fully_shard`` grouping that keeps the tie (in ``fsdp_exercise``, judged on two gloo ranks),
+build ``TiedLinear`` in full, detect a tie by shared storage, and load a naive-tied checkpoint into a correctly tied
+model without picking one of two disagreeing tensors in silence."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from xtlab.course import (
     gradients,
     seeded_generator,
 )
+from xtlab.labs.weight_tying.fsdp_exercise import GROUPING_EXERCISE
 from xtlab.labs.weight_tying.models import ModelSize, build_model, pair_verdict, tie_verdict
 
 EMBEDDING_KEY, OUTPUT_KEY = "token_emb.weight", "to_logits.weight"
@@ -598,4 +600,5 @@ EXERCISES = ExerciseSet(
             Mistake("plain load_state_dict(state)", _plain_load, "Unexpected key"),
         ),
     ),
+    GROUPING_EXERCISE,
 )
