@@ -40,8 +40,8 @@ LABS: tuple[Lab, ...] = (
         "write the layer-dropout stack, a gradient-arrival recorder and a skip plan every DDP rank agrees on, "
         "prove the missing gradients are exactly the skipped blocks, and audit article 001", 70),
     Lab(2, "weight_tying", "Weight tying",
-        "keep a tie through save, load, init and FSDP: write TiedLinear and a checkpoint loader that refuses a "
-        "broken tie", 70),
+        "keep a tie through save, load, init and FSDP: write TiedLinear, a checkpoint loader that refuses a "
+        "broken tie and an FSDP grouping that keeps the tie on two real ranks", 80),
     Lab(3, "xl_rotary", "XL memories and rotary",
         "prove XL memories exactly: positions, recording stage, masks per stream; write the segmented pass and "
         "the memory routing under layer dropout", 55),
@@ -49,8 +49,8 @@ LABS: tuple[Lab, ...] = (
         "build AdamW's parameter groups by one decay rule, write its step, choose its implementation as torch "
         "allows, and audit the recipe", 70),
     Lab(5, "encoder_decoder_ddp", "Encoder-decoder and DDP",
-        "find unused parameters, write DDP's gradient reducer on two real ranks, and tell when DDP errors, hangs or "
-        "trains", 55),
+        "find unused parameters, write DDP's gradient reducer on two real ranks, fix the model and load its old "
+        "checkpoints, tell when DDP errors, hangs or trains, and run it all under torchrun", 70),
     Lab(6, "audit", "Capstone: audit a model",
         "audit models you did not write, one you have never seen included: every row holds, fails or could not "
         "run, the model left as found, from a notebook or the shell", 55),

@@ -22,7 +22,7 @@
 # - write `TiedLinear` in full (scale, optional bias, `extra_repr`) so that it survives copies, reloads, `meta`
 #   allocation and dtype changes, and load a naive-tied checkpoint without picking one of two tensors in silence.
 #
-# **Estimated time:** 70 minutes. Run the cells from top to bottom; exercises say **NOT YET** until you write them.
+# **Estimated time:** 80 minutes. Run the cells from top to bottom; exercises say **NOT YET** until you write them.
 
 # %%
 import copy

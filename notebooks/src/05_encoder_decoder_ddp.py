@@ -21,7 +21,7 @@
 # - run the same experiments under `torchrun`, the launcher a real (multi-node) job uses;
 # - audit the article's claims with measurements.
 #
-# **Estimated time:** 55 minutes. Run the cells from top to bottom; exercises say **NOT YET** until you write them.
+# **Estimated time:** 70 minutes. Run the cells from top to bottom; exercises say **NOT YET** until you write them.
 
 # %%
 import torch
