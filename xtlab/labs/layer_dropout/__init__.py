@@ -6,8 +6,7 @@ x-transformers and matplotlib."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from xtlab.labs.lazy_exports import lazy_exports
 
 _MODULE_OF = {
     "RecordedRun": "arrivals_exercise",
@@ -74,19 +73,4 @@ _MODULE_OF = {
     "xtransformers_draws_with_python_random": "xtransformers_twin",
     "xtransformers_skip_line": "xtransformers_twin",
 }
-__all__ = [*_MODULE_OF, "check"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "check":
-        value = __getattr__("EXERCISES").check  # lab.check(name, answer) -> PASS / NOT YET / TRY AGAIN
-    elif name in _MODULE_OF:
-        value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value  # found once; later lookups do not come here
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _MODULE_OF)

@@ -7,8 +7,7 @@ matplotlib."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from xtlab.labs.lazy_exports import lazy_exports
 
 _MODULE_OF = {
     "SafeRoundTrip": "checkpoints",
@@ -109,19 +108,4 @@ _MODULE_OF = {
     "xtransformers_default_tie_scale": "xtransformers",
     "xtransformers_tie_source": "xtransformers",
 }
-__all__ = [*_MODULE_OF, "check"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "check":
-        value = __getattr__("EXERCISES").check  # lab.check(name, answer) -> PASS / NOT YET / TRY AGAIN
-    elif name in _MODULE_OF:
-        value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value  # found once; later lookups do not come here
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _MODULE_OF)
