@@ -9,7 +9,12 @@ x-transformers runs twice: as configured by default (explicit softmax attention)
 (the same SDPA kernel xtlab uses), so a win from the kernel is told apart from the rest. Achieved TFLOP/s are
 model FLOPs (6 x non-embedding parameters x tokens, plus causal attention) over the median step time.
 
-Usage: .venv/bin/python benchmarks/core_throughput.py [--device cuda] [--repeats 5]
+With compilation on (the default on CUDA, ``--compile on`` elsewhere) the target size runs once more, xtlab
+eager and ``torch.compile``-d side by side with x-transformers' flash path, in a second table: compilation is an
+option of xtlab's, so x-transformers is not compiled. The compiled run comes after every eager case, so a slow
+compile cannot cost the eager figures.
+
+Usage: .venv/bin/python benchmarks/core_throughput.py [--device cuda] [--repeats 5] [--compile on|off|auto]
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ import xtlab
 
 TARGET_RATIO = 1.1
 LIBRARIES = ("xtlab", "x-transformers", "x-transformers flash")
+COMPILED = "xtlab compiled"  # xtlab's model through torch.compile (not in LIBRARIES: run on request)
+COMPILED_RUN = ("xtlab", "x-transformers flash", COMPILED)
 
 
 @dataclass(frozen=True)
@@ -67,8 +74,11 @@ GPU_CASES = (  # bf16; the target is dim 1024, L 2048; batch kept small so x-tra
 )
 
 
-def build_model(library: str, case: Case) -> nn.Module:
-    """The case's decoder in ``library`` (one of LIBRARIES), in training mode."""
+def build_model(library: str, case: Case, compile_backend: str = "inductor") -> nn.Module:
+    """The case's decoder in ``library`` (one of LIBRARIES, or COMPILED: xtlab's through ``torch.compile`` with
+    ``compile_backend``), in training mode."""
+    if library == COMPILED:
+        return torch.compile(build_model("xtlab", case), backend=compile_backend)
     same = dict(dim=case.dim, depth=case.depth, heads=case.heads, rotary_pos_emb=True, ff_mult=case.ff_mult,
                 layer_dropout=case.layer_dropout)  # the one call both libraries get
     if library == "xtlab":
@@ -78,7 +88,7 @@ def build_model(library: str, case: Case) -> nn.Module:
         model = XTransformerWrapper(num_tokens=case.vocab, max_seq_len=case.seq_len, attn_layers=layers,
                                     max_mem_len=case.max_mem_len)
     else:
-        raise ValueError(f"library must be one of {LIBRARIES}, but got {library!r}")
+        raise ValueError(f"library must be one of {LIBRARIES + (COMPILED,)}, but got {library!r}")
     return model.train()
 
 
@@ -179,15 +189,18 @@ def peak_memory(step: Callable[[], object], device: torch.device) -> int:
 
 
 def run_case(case: Case, device: torch.device, repeats: int, warmup: int = 1,
-             libraries: tuple[str, ...] = LIBRARIES) -> dict[str, dict[str, float]]:
-    """Time and measure every library on one case.
+             libraries: tuple[str, ...] = LIBRARIES, compile_backend: str = "inductor") -> dict[str, dict[str, float]]:
+    """Time and measure every library on one case (COMPILED among them compiles on its first step, a warmup
+    step: give it ``warmup`` >= 1).
 
     Returns: library -> {"params", "tokens_per_s", "cpu_tokens_per_s", "peak_mib"}.
     """
     if "xtlab" not in libraries:
         raise ValueError(f"libraries must include 'xtlab' (the ratios' numerator), but got {libraries}")
     autocast_dtype = torch.bfloat16 if device.type == "cuda" else None
-    models = {library: build_model(library, case).to(device) for library in libraries}
+    if COMPILED in libraries and warmup < 1:
+        raise ValueError(f"{COMPILED!r} compiles on its first step, so it needs warmup >= 1, but got {warmup}")
+    models = {library: build_model(library, case, compile_backend).to(device) for library in libraries}
     counts = {library: parameter_count(model) for library, model in models.items()}
     check_parameter_counts(counts)
     steps = {library: make_step(model, case, device, autocast_dtype) for library, model in models.items()}
@@ -225,6 +238,32 @@ def results_table(rows: list[tuple[Case, dict[str, dict[str, float]]]]) -> str:
     return markdown_table(headers, body)
 
 
+def compiled_table(case: Case, result: dict[str, dict[str, float]]) -> str:
+    """The compiled run: xtlab eager and compiled with x-transformers' flash path, measured in one run."""
+    headers = ["case", "tok/s xtlab / compiled / x-t flash", "compiled / eager", "compiled / x-t flash",
+               "TFLOP/s xtlab / compiled / x-t flash", "peak MiB xtlab / compiled / x-t flash"]
+    eager, compiled, flash = result["xtlab"], result[COMPILED], result["x-transformers flash"]
+    trio = (eager, compiled, flash)
+    body = [[
+        case.name, " / ".join(f"{r['tokens_per_s']:,.0f}" for r in trio),
+        f"**{compiled['tokens_per_s'] / eager['tokens_per_s']:.2f}**",
+        f"**{compiled['tokens_per_s'] / flash['tokens_per_s']:.2f}**",
+        " / ".join(f"{r['tflops']:.3g}" for r in trio), " / ".join(f"{r['peak_mib']:.0f}" for r in trio),
+    ]]
+    return markdown_table(headers, body)
+
+
+def peak_share_notes(name: str, case: Case, shares: dict[str, float]) -> list[str]:
+    """The share of the dense bf16 peak of the device called ``name`` that each run reached (``shares``: run ->
+    achieved TFLOP/s)."""
+    peak = dense_bf16_peak(name)
+    if peak is None:
+        return [f"{name}: no dense bf16 peak in the table, so no share of peak."]
+    return [f"share of dense bf16 peak on {name} (table entry {peak[0]}: {peak[1]:g} TFLOP/s) at {case.name}: "
+            + ", ".join(f"{run} {tflops / peak[1]:.1%}" for run, tflops in shares.items())
+            + f" (goal >= 50%: {verdict(max(shares.values()) / peak[1] >= 0.5)})."]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (cuda runs the GPU sizes in bf16)")
@@ -233,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch intra-op threads on the CPU (1: a shared 2-core machine makes spinning threads "
                              "wait on each other, which swamps the comparison; 0: torch's default)")
     parser.add_argument("--warmup", type=int, help="untimed steps per library per case first (1 on CPU, 2 on GPU)")
+    parser.add_argument("--compile", choices=("auto", "on", "off"), default="auto",
+                        help="also time xtlab through torch.compile at the target size (auto: on CUDA only)")
+    parser.add_argument("--compile-backend", default="inductor", help="torch.compile backend (default inductor)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -262,6 +304,17 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         raise SystemExit(f"every case ran out of memory on {device}: {out_of_memory}")
     target_case, target = rows[0]
+    compiled = None
+    if args.compile == "on" or (args.compile == "auto" and device.type == "cuda"):
+        try:
+            compiled = run_case(target_case, device, repeats=args.repeats, warmup=max(warmup, 2),
+                                libraries=COMPILED_RUN, compile_backend=args.compile_backend)
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            out_of_memory.append(f"{target_case.name} compiled")
+        else:
+            print(f"{target_case.name} compiled: {compiled[COMPILED]['tokens_per_s']:,.0f} tok/s, TFLOP/s "
+                  f"{compiled[COMPILED]['tflops']:.3g}", file=sys.stderr, flush=True)
     against = {lib: target["xtlab"]["tokens_per_s"] / target[lib]["tokens_per_s"] for lib in LIBRARIES[1:]}
     notes = [
         f"ratio = xtlab tok/s / x-transformers tok/s (wall, median of {args.repeats}, interleaved steps, one run); "
@@ -276,18 +329,18 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if out_of_memory:
         notes.append(f"out of memory, not measured: {', '.join(out_of_memory)}.")
+    table = results_table(rows)
+    if compiled is not None:
+        table += (f"\n\nCompiled (torch.compile, backend {args.compile_backend}; a second run at the target size, "
+                  f"its own eager figures beside it):\n\n" + compiled_table(target_case, compiled))
     if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        peak = dense_bf16_peak(name)
-        if peak is None:
-            notes.append(f"{name}: no dense bf16 peak in the table, so no share of peak.")
-        else:
-            share = target["xtlab"]["tflops"] / peak[1]
-            notes.append(f"share of dense bf16 peak on {name} (table entry {peak[0]}: {peak[1]:g} TFLOP/s): xtlab "
-                         f"{share:.1%} at {target_case.name} (goal >= 50%: {verdict(share >= 0.5)}).")
+        shares = {"xtlab": target["xtlab"]["tflops"]}
+        if compiled is not None:
+            shares[COMPILED] = compiled[COMPILED]["tflops"]
+        notes += peak_share_notes(torch.cuda.get_device_name(device), target_case, shares)
     precision = "bf16 autocast" if device.type == "cuda" else "fp32"
     print(report(f"Core throughput, forward + backward ({device.type}, {precision})", machine_info(str(device)),
-                 results_table(rows), notes))
+                 table, notes))
     return 0
 
 

@@ -191,3 +191,28 @@ def test_widget_target_needs_enough_changes_and_fast_medians(bench):
     assert not widgets_speed.panels_meet_target([timing("p", "a", seconds=[0.05] * 25, failures=1)])
     table = widgets_speed.results_table(fast + [timing("q", "a", seconds=[0.4] * 20)])
     assert "| p | 2 | 22 | 50 | 60 | 60 | - / - / - | 0 | pass |" in table and "| q | 1 | 20 | 400 |" in table
+
+
+def test_compiled_run_sits_beside_eager_and_flash(bench):
+    """The compile option end to end on a tiny size (backend aot_eager: inductor takes ~30 s to compile here)."""
+    core = bench["core_throughput"]
+    case = core.Case("tiny", dim=32, depth=1, heads=2, seq_len=16, batch=2, vocab=64)
+    result = core.run_case(case, torch.device("cpu"), repeats=1, warmup=1, libraries=core.COMPILED_RUN,
+                           compile_backend="aot_eager")
+    assert len({r["params"] for r in result.values()}) == 1
+    assert result[core.COMPILED]["tflops"] > 0
+    table = core.compiled_table(case, result)
+    assert "compiled / eager" in table and "tiny" in table
+    with pytest.raises(ValueError, match="warmup >= 1"):
+        core.run_case(case, torch.device("cpu"), repeats=1, warmup=0, libraries=core.COMPILED_RUN)
+
+
+def test_peak_share_names_each_run_and_the_goal(bench):
+    core = bench["core_throughput"]
+    case = core.Case("tiny", dim=32, depth=1, heads=2, seq_len=16, batch=2, vocab=64)
+    [note] = core.peak_share_notes("NVIDIA H100 80GB HBM3", case, {"xtlab": 197.8, "xtlab compiled": 544.0})
+    assert "xtlab 20.0%" in note and "xtlab compiled 55.0%" in note and "meets target" in note
+    [note] = core.peak_share_notes("NVIDIA H100 80GB HBM3", case, {"xtlab": 197.8})
+    assert "MISSES target" in note
+    [note] = core.peak_share_notes("Some other card", case, {"xtlab": 1.0})
+    assert "no dense bf16 peak" in note

@@ -17,13 +17,17 @@ def check_token_ids(name: str, x, num_tokens: int, device: torch.device) -> Tens
     Args:
         name: the argument's name for messages. x: the value given. num_tokens: the vocabulary size.
         device: the model's device (a meta tensor holds no ids to check, so it is refused on a real model).
+
+    The range check reads two numbers back from the device. Under ``torch.compile`` it is left out: reading a
+    value back would split the compiled graph in two (and wait for the device) on every call; the embedding's
+    own index check still refuses an id out of range there, with torch's message instead of this one.
     """
     check_tensor(name, x)
     check_dtype(name, x, TOKEN_DTYPES, " (integer token ids)")
     if x.dim() != 2:
         raise ValueError(f"{name} must have shape (batch, seq_len), but got {tuple(x.shape)}")
     check_device(name, x, device)
-    if x.numel() > 0 and x.device.type != "meta":
+    if x.numel() > 0 and x.device.type != "meta" and not torch.compiler.is_compiling():
         low, high = torch.aminmax(x)  # one pass, one device sync for both ends
         low, high = int(low), int(high)
         if low < 0 or high >= num_tokens:
