@@ -238,6 +238,21 @@ def results_table(rows: list[tuple[Case, dict[str, dict[str, float]]]]) -> str:
     return markdown_table(headers, body)
 
 
+def compiled_run(case: Case, device: torch.device, repeats: int, warmup: int,
+                 backend: str) -> tuple[dict[str, dict[str, float]] | None, str | None]:
+    """``(result, None)`` of COMPILED_RUN on ``case``, or ``(None, why)`` when it could not run: "out of memory",
+    or the compiler's error (a backend missing or failing on this machine), so the eager figures still print."""
+    try:
+        return run_case(case, device, repeats=repeats, warmup=warmup, libraries=COMPILED_RUN,
+                        compile_backend=backend), None
+    except torch.cuda.OutOfMemoryError:
+        torch.cuda.empty_cache()
+        return None, "out of memory"
+    except Exception as error:  # noqa: BLE001 - any compiler failure is reported, not raised
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        return None, f"{type(error).__name__}: {first_line}"
+
+
 def compiled_table(case: Case, result: dict[str, dict[str, float]]) -> str:
     """The compiled run: xtlab eager and compiled with x-transformers' flash path, measured in one run."""
     headers = ["case", "tok/s xtlab / compiled / x-t flash", "compiled / eager", "compiled / x-t flash",
@@ -304,14 +319,18 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         raise SystemExit(f"every case ran out of memory on {device}: {out_of_memory}")
     target_case, target = rows[0]
-    compiled = None
+    compiled, compile_failure = None, None
+    if device.type == "cuda":  # the eager share now, in case the compiled run below does not end in time
+        print(peak_share_notes(torch.cuda.get_device_name(device), target_case,
+                               {"xtlab": target["xtlab"]["tflops"]})[0], file=sys.stderr, flush=True)
     if args.compile == "on" or (args.compile == "auto" and device.type == "cuda"):
-        try:
-            compiled = run_case(target_case, device, repeats=args.repeats, warmup=max(warmup, 2),
-                                libraries=COMPILED_RUN, compile_backend=args.compile_backend)
-        except torch.cuda.OutOfMemoryError:
-            torch.cuda.empty_cache()
+        compiled, compile_failure = compiled_run(target_case, device, args.repeats, max(warmup, 2),
+                                                 args.compile_backend)
+        if compile_failure == "out of memory":
             out_of_memory.append(f"{target_case.name} compiled")
+            compile_failure = None
+        elif compile_failure:
+            print(f"compiled run failed: {compile_failure}", file=sys.stderr, flush=True)
         else:
             print(f"{target_case.name} compiled: {compiled[COMPILED]['tokens_per_s']:,.0f} tok/s, TFLOP/s "
                   f"{compiled[COMPILED]['tflops']:.3g}", file=sys.stderr, flush=True)
@@ -327,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
            else "growth of the resident set (VmHWM) over one step, gradients included."),
         "XL case: each step runs 2 segments carrying memories (max_mem_len) with layer dropout 0.1 in both libraries.",
     ]
+    if compile_failure:
+        notes.append(f"the compiled run failed, so only eager figures: {compile_failure}.")
     if out_of_memory:
         notes.append(f"out of memory, not measured: {', '.join(out_of_memory)}.")
     table = results_table(rows)

@@ -216,3 +216,10 @@ def test_peak_share_names_each_run_and_the_goal(bench):
     assert "MISSES target" in note
     [note] = core.peak_share_notes("Some other card", case, {"xtlab": 1.0})
     assert "no dense bf16 peak" in note
+
+
+def test_a_failing_compiler_is_reported_not_raised(bench):
+    core = bench["core_throughput"]
+    case = core.Case("tiny", dim=32, depth=1, heads=2, seq_len=16, batch=2, vocab=64)
+    result, failure = core.compiled_run(case, torch.device("cpu"), repeats=1, warmup=1, backend="no-such-backend")
+    assert result is None and "no-such-backend" in failure
