@@ -17,7 +17,7 @@ def score(i: int, j: int) -> float:
     return float(q @ k)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)  # the same draws every run: a deterministic suite
 @given(i=st.integers(-500, 500), j=st.integers(-500, 500), shift=st.integers(-500, 500))
 def test_score_depends_only_on_distance(i, j, shift):
     assert abs(score(i, j) - score(i + shift, j + shift)) < 1e-9
