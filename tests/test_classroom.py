@@ -74,7 +74,6 @@ def test_nbgrader_grades_the_sample_submissions_of_lab_00(tmp_path, capsys):
     folder = tmp_path / "submitted" / "endless" / "00_start_here"
     folder.mkdir(parents=True)
     nbformat.write(submission, folder / "00_start_here.ipynb")
-    CLASSROOM._nbgrader(tmp_path, "db", "student", "add", "endless", force=False)
     started = time.monotonic()
     CLASSROOM._nbgrader(tmp_path, "autograde", "00_start_here", "--student", "endless")
     seconds = time.monotonic() - started

@@ -146,10 +146,9 @@ def demo(stems: list[str], course: Path) -> dict[str, dict[str, tuple[float, flo
     names = write_sources(course, stems)
     results = {}
     for stem in stems:
-        _nbgrader(course, "db", "assignment", "add", stem, force=False)
+        # generate_assignment adds the assignment to the gradebook and autograde each student it finds in
+        # submitted/ (both create by default): each nbgrader command is a 3-4 s interpreter start
         _nbgrader(course, "generate_assignment", stem)
-        for student in SUBMISSIONS:
-            _nbgrader(course, "db", "student", "add", student, force=False)
         make_submissions(course, stem, names[stem])
         _nbgrader(course, "autograde", stem)
         _nbgrader(course, "generate_feedback", stem)
