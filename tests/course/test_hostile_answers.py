@@ -6,7 +6,7 @@ The seven shapes that hung checkers on main (issue 39): an endless generator ret
 ``__repr__``, ``__hash__``, a swallowing ``__eq__``, an exception whose message never prints, a value returned
 after swallowing the limit). Each runs against every exercise whose checker does not launch processes
 (the launching ones take seconds per answer and are covered through the same framework path), with the call
-limit cut to 0.3 s and the whole check to 2 s so the file stays quick.
+limit cut to 0.3 s and the whole check to 1 s so the file stays quick.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 from tests.labs import exercise_checks as check
 from xtlab.course import NOT_YET, PASS, TRY_AGAIN
 
-CALL_LIMIT_S, CHECK_LIMIT_S = 0.3, 2.0
+CALL_LIMIT_S, CHECK_LIMIT_S = 0.3, 1.0
 SLACK_S = 3.0  # a loaded machine: the verdict must come within the whole-check limit plus this
 
 
@@ -152,8 +152,10 @@ def test_a_hostile_answer_gets_try_again_in_time(exercise, shape):
     elapsed = time.perf_counter() - start
     assert verdict.status == TRY_AGAIN, f"{shape}: {verdict}"
     assert elapsed < CHECK_LIMIT_S + SLACK_S, f"{shape}: {elapsed:.1f} s"
-    if elapsed >= CALL_LIMIT_S:  # it ran into a limit: the verdict names what took too long
-        assert "did not finish" in str(verdict) or "raised" in verdict.checked, str(verdict)
+    if elapsed >= CALL_LIMIT_S:  # it may have run into a limit: the verdict names what went wrong (a cold first
+        # check can take longer than the call limit and still end on what the answer returned)
+        assert ("did not finish" in str(verdict) or "raised" in verdict.checked
+                or "returned" in verdict.checked), str(verdict)
     # nothing left behind: no trace function, no alarm, the handler put back
     assert sys.gettrace() is trace_before
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
