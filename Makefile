@@ -4,8 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # torch first (tools/install_torch.sh), from the package index unless TORCH_INDEX_URL names another;
-# TORCH_SPEC picks the version (torch >= 2.13). Both installs skip byte-compiling every installed file (--no-compile:
-# 42 s less of a fresh set-up here); Python compiles the modules a lab imports on first use instead.
+# TORCH_SPEC picks the version (torch >= 2.13). Both installs byte-compile what they install (pip's default): where
+# PYTHONDONTWRITEBYTECODE is set, nothing compiled later is kept, and every kernel and rank would compile torch again.
 TORCH_SPEC ?= torch==2.13.0
 export TORCH_SPEC
 STAMP := $(VENV)/.xtlab-installed
@@ -19,7 +19,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml binder/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || tools/install_torch.sh $(PY)
-	$(PY) -m pip install --disable-pip-version-check --no-compile -e ".[lab,test,docs]"
+	$(PY) -m pip install --disable-pip-version-check -e ".[lab,test,docs]"
 	touch $(STAMP)
 
 # Containers often run as root, which JupyterLab refuses without --allow-root.

@@ -9,7 +9,7 @@
 set -euo pipefail
 py="$1"
 spec="${TORCH_SPEC:-torch==2.13.0}"
-pip=("$py" -m pip install --disable-pip-version-check --no-compile)
+pip=("$py" -m pip install --disable-pip-version-check)
 if [ -n "${TORCH_INDEX_URL:-}" ]; then
     echo "torch: $spec from $TORCH_INDEX_URL (TORCH_INDEX_URL)"
     exec "${pip[@]}" --index-url "$TORCH_INDEX_URL" "$spec"
