@@ -240,15 +240,14 @@ def results_table(rows: list[tuple[Case, dict[str, dict[str, float]]]]) -> str:
 
 def compiled_run(case: Case, device: torch.device, repeats: int, warmup: int,
                  backend: str) -> tuple[dict[str, dict[str, float]] | None, str | None]:
-    """``(result, None)`` of COMPILED_RUN on ``case``, or ``(None, why)`` when it could not run: "out of memory",
-    or the compiler's error (a backend missing or failing on this machine), so the eager figures still print."""
+    """``(result, None)`` of COMPILED_RUN on ``case``, or ``(None, why)`` when it could not run (out of memory, a
+    backend missing or failing on this machine), so the eager figures still print."""
     try:
         return run_case(case, device, repeats=repeats, warmup=warmup, libraries=COMPILED_RUN,
                         compile_backend=backend), None
-    except torch.cuda.OutOfMemoryError:
-        torch.cuda.empty_cache()
-        return None, "out of memory"
-    except Exception as error:  # noqa: BLE001 - any compiler failure is reported, not raised
+    except Exception as error:  # any failure is reported, not raised
+        if isinstance(error, torch.cuda.OutOfMemoryError):
+            torch.cuda.empty_cache()
         first_line = str(error).splitlines()[0] if str(error) else ""
         return None, f"{type(error).__name__}: {first_line}"
 
@@ -326,10 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.compile == "on" or (args.compile == "auto" and device.type == "cuda"):
         compiled, compile_failure = compiled_run(target_case, device, args.repeats, max(warmup, 2),
                                                  args.compile_backend)
-        if compile_failure == "out of memory":
-            out_of_memory.append(f"{target_case.name} compiled")
-            compile_failure = None
-        elif compile_failure:
+        if compile_failure:
             print(f"compiled run failed: {compile_failure}", file=sys.stderr, flush=True)
         else:
             print(f"{target_case.name} compiled: {compiled[COMPILED]['tokens_per_s']:,.0f} tok/s, TFLOP/s "
